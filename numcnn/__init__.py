@@ -1,0 +1,19 @@
+"""numcnn: a convolutional-network engine in NumPy with every backward pass written by hand.
+
+Floors (each imports only the ones below it, see DESIGN.md):
+``kernels`` (numba loops) -> ``functional`` (forward/backward pairs) -> ``nn`` -> ``optim``,
+``data`` -> ``train``, ``metrics``, ``io``, ``viz``.
+"""
+
+import os
+
+# numba's OpenMP threads and OpenBLAS's threads share 2 cores on small machines; when both
+# spin-wait after a parallel region each steals the other's core (a training step measured
+# 1.8x slower).  This must be set before numba or BLAS start their thread pools.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import functional, gradcheck  # noqa: E402
+from ._random import default_rng, manual_seed  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["functional", "gradcheck", "manual_seed", "default_rng", "__version__"]

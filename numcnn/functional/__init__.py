@@ -1,0 +1,39 @@
+"""Pure forward/backward pairs: ``out, cache = op_forward(...)``,
+``grads = op_backward(dout, cache)``.
+
+No state and no classes: each pair is the code form of a formula in docs/, and each is
+checked against numerical gradients in tests/.
+"""
+
+from .activation import (
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from .conv import (
+    conv2d_backward,
+    conv2d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+)
+from .linear import linear_backward, linear_forward
+from .loss import (
+    log_softmax,
+    softmax,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
+from .pool import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+__all__ = [name for name in dir() if name.endswith(("_forward", "_backward"))] + [
+    "log_softmax", "softmax"]

@@ -1,0 +1,201 @@
+"""Convolution and transposed convolution as im2col + one GEMM (docs/convolution.md).
+
+Symbols: input x[n, c, h, w], weights w[f, c, i, j], output y[n, f, oh, ow]; stride (s_h, s_w),
+padding (p_h, p_w), dilation (d_h, d_w).  "Convolution" is cross-correlation, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import kernels
+from ._validate import dout_array, float_array, out_size, pair, same_dtype
+
+
+def _groups(op: str, groups) -> int:
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int; got {groups!r}")
+    return int(groups)
+
+
+def _block_matmul(a: np.ndarray, b: np.ndarray, groups: int, ta: bool = False,
+                  tb: bool = False) -> np.ndarray:
+    """Stack of op(a_g) @ op(b_g) over the ``groups`` row blocks a_g of a and b_g of b."""
+    pairs = zip(np.split(a, groups), np.split(b, groups)) if groups > 1 else [(a, b)]
+    blocks = [(ag.T if ta else ag) @ (bg.T if tb else bg) for ag, bg in pairs]
+    return blocks[0] if groups == 1 else np.concatenate(blocks)
+
+
+def _check_channels(op: str, x: np.ndarray, expected: int, what: str) -> None:
+    if x.shape[1] == expected:
+        return
+    hint = ""
+    if x.shape[-1] == expected:
+        hint = (" The input looks NHWC (channels last); numcnn is NCHW: use "
+                "x.transpose(0, 3, 1, 2).")
+    raise ValueError(f"{op}: expected {expected} input channels at axis 1 (NCHW, {what}); "
+                     f"got x of shape {x.shape}.{hint}")
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1,
+                   padding=0, dilation=1, groups: int = 1):
+    """2-D convolution (cross-correlation).
+
+    y[n, f, oh, ow] = b[f] + sum_{c, i, j} w[f, c, i, j] * x_pad[n, g*C_g + c, oh*s_h + i*d_h,
+    ow*s_w + j*d_w]  (g = the group of f), computed as Y = W_mat @ X_col, where
+    X_col = im2col(x) has shape (C*kh*kw, N*Ho*Wo) and W_mat = w.reshape(F, C_g*kh*kw).
+
+    Parameters
+    ----------
+    x : (N, C, H, W) float array
+    w : (F, C/groups, kh, kw), same dtype as x
+    b : (F,) or None
+    stride, padding, dilation : int or (h, w) pair
+    groups : int, dividing C and F
+
+    Returns
+    -------
+    out : (N, F, Ho, Wo) with Ho = floor((H + 2p_h - d_h(kh-1) - 1) / s_h) + 1
+    cache : what :func:`conv2d_backward` needs
+    """
+    op = "conv2d"
+    x = float_array(op, "x", x, 4, "(N, C, H, W)")
+    w = float_array(op, "w", w, 4, "(C_out, C_in/groups, kh, kw)")
+    if b is not None:
+        b = float_array(op, "b", b, 1, "(C_out,)")
+    same_dtype(op, x=x, w=w, b=b)
+    F, Cg, kh, kw = w.shape
+    groups = _groups(op, groups)
+    if F % groups:
+        raise ValueError(f"{op}: out_channels ({F}) must be divisible by groups ({groups})")
+    _check_channels(op, x, Cg * groups, f"weights {w.shape} with groups={groups}")
+    if b is not None and b.shape != (F,):
+        raise ValueError(f"{op}: b must have shape ({F},) to match w; got {b.shape}")
+    (sh, sw), (ph, pw), (dh, dw) = (pair(op, "stride", stride), pair(op, "padding", padding, 0),
+                                    pair(op, "dilation", dilation))
+    N, C, H, W = x.shape
+    Ho = out_size(op, H, kh, sh, ph, dh, "H")
+    Wo = out_size(op, W, kw, sw, pw, dw, "W")
+
+    cols = kernels.im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)  # (C*kh*kw, N*Ho*Wo)
+    y_mat = _block_matmul(w.reshape(F, -1), cols, groups)             # (F, N*Ho*Wo)
+    bias = b if b is not None else np.zeros(F, dtype=x.dtype)
+    out = kernels.cn_to_nchw(y_mat, N, bias).reshape(N, F, Ho, Wo)
+    cache = (x.shape, w, b is not None, cols, (kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo), groups)
+    return out, cache
+
+
+def conv2d_backward(dout: np.ndarray, cache):
+    """Gradients of :func:`conv2d_forward`.
+
+    With dY_mat = dout as (F, N*Ho*Wo):  dW_mat = dY_mat @ X_col^T,  dX_col = W_mat^T @ dY_mat,
+    dx = col2im(dX_col) (overlapping windows add up),  db[f] = sum_{n, oh, ow} dout[n, f, oh, ow].
+
+    Parameters
+    ----------
+    dout : (N, F, Ho, Wo)
+
+    Returns
+    -------
+    dx : (N, C, H, W);  dw : (F, C/groups, kh, kw);  db : (F,) or None when there was no bias
+    """
+    x_shape, w, has_bias, cols, geom, groups = cache
+    kh, kw, sh, sw, ph, pw, dh, dw_, Ho, Wo = geom
+    N, C, H, W = x_shape
+    F = w.shape[0]
+    dout = dout_array("conv2d_backward", dout, (N, F, Ho, Wo), w.dtype)
+
+    dy = kernels.nchw_to_cn(dout)                                      # (F, N*Ho*Wo)
+    db = dy.sum(axis=1) if has_bias else None
+    w_mat = w.reshape(F, -1)
+    dw = _block_matmul(dy, cols, groups, tb=True)                      # (F, C_g*kh*kw)
+    dcols = _block_matmul(w_mat, dy, groups, ta=True)                  # (C*kh*kw, N*Ho*Wo)
+    dx = kernels.col2im(dcols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw_, Ho, Wo)
+    return dx, dw.reshape(w.shape), db
+
+
+def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                             stride=1, padding=0, output_padding=0, dilation=1,
+                             groups: int = 1):
+    """Transposed convolution: the adjoint (input-gradient) of :func:`conv2d_forward`.
+
+    Each input pixel x[n, c, h, w] scatters w[c, f, i, j] * x[n, c, h, w] onto output pixel
+    (h*s_h - p_h + i*d_h, w*s_w - p_w + j*d_w); overlaps add.  As matrices:
+    Y_col = W_mat^T @ X_mat with X_mat = x as (C, N*H*W), W_mat = w.reshape(C, F_g*kh*kw),
+    then y = col2im(Y_col) + b.
+
+    Parameters
+    ----------
+    x : (N, C, H, W)
+    w : (C, F/groups, kh, kw)  (PyTorch's layout for ConvTranspose2d)
+    b : (F,) or None
+    output_padding : int or pair, < max(stride, dilation); extra rows/cols at the bottom/right
+
+    Returns
+    -------
+    out : (N, F, Ho, Wo) with Ho = (H - 1)*s_h - 2p_h + d_h(kh - 1) + output_padding_h + 1
+    cache
+    """
+    op = "conv_transpose2d"
+    x = float_array(op, "x", x, 4, "(N, C, H, W)")
+    w = float_array(op, "w", w, 4, "(C_in, C_out/groups, kh, kw)")
+    if b is not None:
+        b = float_array(op, "b", b, 1, "(C_out,)")
+    same_dtype(op, x=x, w=w, b=b)
+    Cin, Fg, kh, kw = w.shape
+    groups = _groups(op, groups)
+    if Cin % groups:
+        raise ValueError(f"{op}: in_channels ({Cin}) must be divisible by groups ({groups})")
+    F = Fg * groups
+    _check_channels(op, x, Cin, f"weights {w.shape}")
+    if b is not None and b.shape != (F,):
+        raise ValueError(f"{op}: b must have shape ({F},) to match w; got {b.shape}")
+    (sh, sw), (ph, pw), (dh, dw) = (pair(op, "stride", stride), pair(op, "padding", padding, 0),
+                                    pair(op, "dilation", dilation))
+    oph, opw = pair(op, "output_padding", output_padding, 0)
+    if oph >= max(sh, dh) or opw >= max(sw, dw):
+        raise ValueError(f"{op}: output_padding must be smaller than stride or dilation; got "
+                         f"output_padding={(oph, opw)}, stride={(sh, sw)}, "
+                         f"dilation={(dh, dw)}")
+    N, C, H, W = x.shape
+    Ho = (H - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+    Wo = (W - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"{op}: the output would be {Ho}x{Wo}; padding {(ph, pw)} is too large "
+                         f"for a {H}x{W} input")
+
+    x_mat = kernels.nchw_to_cn(x)                                      # (C, N*H*W)
+    w_mat = w.reshape(Cin, -1)                                         # (C, F_g*kh*kw)
+    y_cols = _block_matmul(w_mat, x_mat, groups, ta=True)             # (F*kh*kw, N*H*W)
+    out = kernels.col2im(y_cols, N, F, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, H, W)
+    if b is not None:
+        out += b[None, :, None, None]
+    cache = (x.shape, x_mat, w, b is not None, (kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo), groups)
+    return out, cache
+
+
+def conv_transpose2d_backward(dout: np.ndarray, cache):
+    """Gradients of :func:`conv_transpose2d_forward`.
+
+    dY_col = im2col(dout) (a plain convolution's gather), dX_mat = W_mat @ dY_col,
+    dW_mat = X_mat @ dY_col^T, db[f] = sum_{n, oh, ow} dout[n, f, oh, ow].
+
+    Returns
+    -------
+    dx : (N, C, H, W);  dw : (C, F/groups, kh, kw);  db : (F,) or None
+    """
+    x_shape, x_mat, w, has_bias, geom, groups = cache
+    kh, kw, sh, sw, ph, pw, dh, dw_, Ho, Wo = geom
+    N, C, H, W = x_shape
+    F = w.shape[1] * groups
+    dout = dout_array("conv_transpose2d_backward", dout, (N, F, Ho, Wo), w.dtype)
+
+    dcols = kernels.im2col(dout, kh, kw, sh, sw, ph, pw, dh, dw_, H, W)  # (F*kh*kw, N*H*W)
+    w_mat = w.reshape(C, -1)
+    dx_mat = _block_matmul(w_mat, dcols, groups)                         # (C, N*H*W)
+    dx = kernels.cn_to_nchw(dx_mat, N, np.zeros(C, dtype=w.dtype)).reshape(N, C, H, W)
+    dw = _block_matmul(x_mat, dcols, groups, tb=True)                  # (C, F_g*kh*kw)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    return dx, dw.reshape(w.shape), db

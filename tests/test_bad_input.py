@@ -1,0 +1,109 @@
+"""Every public functional op rejects bad input at the boundary with a message that says what
+was expected and what arrived."""
+
+import numpy as np
+import pytest
+
+from numcnn import functional as F
+
+x4 = np.zeros((2, 3, 8, 8), np.float32)
+w = np.zeros((4, 3, 3, 3), np.float32)
+
+
+def test_conv_wrong_rank():
+    with pytest.raises(ValueError, match=r"x must be 4-D \(N, C, H, W\); got shape \(3, 8, 8\)"):
+        F.conv2d_forward(x4[0], w)
+
+
+def test_conv_channels_mismatch_mentions_nhwc():
+    nhwc = np.zeros((2, 8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"expected 3 input channels at axis 1 \(NCHW.*got x of "
+                                         r"shape \(2, 8, 8, 3\).*looks NHWC"):
+        F.conv2d_forward(nhwc, w)
+
+
+def test_conv_integer_input():
+    with pytest.raises(TypeError, match="x must be a floating-point array.*got dtype int64"):
+        F.conv2d_forward(np.zeros((1, 3, 4, 4), np.int64), w)
+
+
+def test_conv_mixed_dtypes_are_not_upcast():
+    with pytest.raises(TypeError, match="w has dtype float64 but x has float32"):
+        F.conv2d_forward(x4, w.astype(np.float64))
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(stride=0), r"stride must be >= 1; got 0"),
+    (dict(stride=(1, 2, 3)), r"stride must be an int or a pair of ints"),
+    (dict(padding=-1), r"padding must be >= 0; got -1"),
+    (dict(dilation=0), r"dilation must be >= 1"),
+    (dict(groups=3), r"out_channels \(4\) must be divisible by groups \(3\)"),
+    (dict(groups=0), r"groups must be a positive int; got 0"),
+])
+def test_conv_bad_hyperparameters(kw, msg):
+    with pytest.raises((ValueError, TypeError), match=msg):
+        F.conv2d_forward(x4, w, **kw)
+
+
+def test_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"kernel \(extent 3 along H.*larger than the padded "
+                                         r"input \(2 \+ 2\*0 = 2\)"):
+        F.conv2d_forward(np.zeros((1, 3, 2, 5), np.float32), w)
+
+
+def test_bias_shape():
+    with pytest.raises(ValueError, match=r"b must have shape \(4,\) to match w; got \(3,\)"):
+        F.conv2d_forward(x4, w, np.zeros(3, np.float32))
+
+
+def test_dout_shape_checked():
+    out, cache = F.conv2d_forward(x4, w)
+    with pytest.raises(ValueError, match=r"dout must have the forward output's shape "
+                                         r"\(2, 4, 6, 6\); got \(2, 4, 6\)"):
+        F.conv2d_backward(out[..., 0], cache)
+
+
+def test_conv_transpose_output_padding():
+    with pytest.raises(ValueError, match="output_padding must be smaller than stride or "
+                                         "dilation"):
+        F.conv_transpose2d_forward(x4, np.zeros((3, 2, 3, 3), np.float32), output_padding=1)
+
+
+def test_pool_bad_arguments():
+    with pytest.raises(ValueError, match=r"kernel_size must be >= 1; got 0"):
+        F.max_pool2d_forward(x4, 0)
+    with pytest.raises(ValueError, match="padding must be at most half the kernel size"):
+        F.max_pool2d_forward(x4, 2, padding=2)
+    with pytest.raises(ValueError, match=r"larger than the padded input"):
+        F.avg_pool2d_forward(x4, 9)
+
+
+def test_linear_feature_mismatch_suggests_flatten():
+    with pytest.raises(ValueError, match=r"expected x with 5 features.*got x of shape "
+                                         r"\(2, 3, 8, 8\).*flatten"):
+        F.linear_forward(x4, np.zeros((2, 5), np.float32))
+
+
+def test_cross_entropy_targets():
+    logits = np.zeros((2, 3, 4, 4), np.float32)
+    with pytest.raises(TypeError, match="targets must be an integer array.*got float32"):
+        F.softmax_cross_entropy_forward(logits, np.zeros((2, 4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"targets must have shape \(2, 4, 4\).*got \(2, 4\)"):
+        F.softmax_cross_entropy_forward(logits, np.zeros((2, 4), np.int64))
+    bad = np.zeros((2, 4, 4), np.int64)
+    bad[0, 0, 0] = 3
+    bad[1, 0, 0] = -1
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 3\) or equal ignore_index="
+                                         r"-100; got values \[-1, 3\]"):
+        F.softmax_cross_entropy_forward(logits, bad)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        F.softmax_cross_entropy_forward(logits, bad * 0, reduction="avg")
+    with pytest.raises(ValueError, match=r"weight must have one entry per class, shape \(3,\)"):
+        F.softmax_cross_entropy_forward(logits, bad * 0, weight=np.ones(2))
+    with pytest.raises(ValueError, match=r"logits must be 2-D or 4-D"):
+        F.softmax_cross_entropy_forward(logits[0], bad[0])
+
+
+def test_non_array_input():
+    with pytest.raises(TypeError, match="x must be a numpy array; got list"):
+        F.relu_forward([1.0, -1.0])

@@ -1,0 +1,176 @@
+"""Convolution and transposed convolution: fast path vs loops, and vs numerical gradients."""
+
+import numpy as np
+import pytest
+import reference as ref
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from numcnn import functional as F
+from numcnn.gradcheck import check_function
+
+small = st.integers(1, 9)
+
+
+@st.composite
+def conv_case(draw):
+    groups = draw(st.integers(1, 2))
+    cg, fg = draw(st.integers(1, 4 // groups)), draw(st.integers(1, 4 // groups))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    H, W = draw(small), draw(small)
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    assume(H + 2 * padding[0] >= dilation[0] * (kh - 1) + 1)
+    assume(W + 2 * padding[1] >= dilation[1] * (kw - 1) + 1)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    N = draw(st.integers(1, 3))
+    x = rng.standard_normal((N, cg * groups, H, W))
+    w = rng.standard_normal((fg * groups, cg, kh, kw))
+    b = rng.standard_normal(fg * groups) if draw(st.booleans()) else None
+    return x, w, b, dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@given(conv_case())
+def test_conv2d_matches_loops(case):
+    x, w, b, kw = case
+    out, cache = F.conv2d_forward(x, w, b, **kw)
+    np.testing.assert_allclose(out, ref.conv2d(x, w, b, **kw), rtol=1e-10, atol=1e-12)
+    dy = np.random.default_rng(1).standard_normal(out.shape)
+    dx, dw, db = F.conv2d_backward(dy, cache)
+    rdx, rdw, rdb = ref.conv2d_backward(dy, x, w, **kw)
+    np.testing.assert_allclose(dx, rdx, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-10, atol=1e-12)
+    if b is None:
+        assert db is None
+    else:
+        np.testing.assert_allclose(db, rdb, rtol=1e-10, atol=1e-12)
+
+
+@given(conv_case())
+def test_conv2d_gradcheck(case):
+    x, w, b, kw = case
+    inputs = dict(x=x, w=w) if b is None else dict(x=x, w=w, b=b)
+    result = check_function(F.conv2d_forward, F.conv2d_backward, inputs, kw)
+    assert result.ok, str(result)
+
+
+@st.composite
+def conv_t_case(draw):
+    groups = draw(st.integers(1, 2))
+    cg, fg = draw(st.integers(1, 4 // groups)), draw(st.integers(1, 4 // groups))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    H, W = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    out_pad = (draw(st.integers(0, max(stride[0], dilation[0]) - 1)),
+               draw(st.integers(0, max(stride[1], dilation[1]) - 1)))
+    assume((H - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + out_pad[0] >= 0)
+    assume((W - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + out_pad[1] >= 0)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    N = draw(st.integers(1, 3))
+    x = rng.standard_normal((N, cg * groups, H, W))
+    w = rng.standard_normal((cg * groups, fg, kh, kw))
+    b = rng.standard_normal(fg * groups) if draw(st.booleans()) else None
+    return x, w, b, dict(stride=stride, padding=padding, output_padding=out_pad,
+                         dilation=dilation, groups=groups)
+
+
+@given(conv_t_case())
+def test_conv_transpose2d_matches_loops(case):
+    x, w, b, kw = case
+    out, cache = F.conv_transpose2d_forward(x, w, b, **kw)
+    np.testing.assert_allclose(out, ref.conv_transpose2d(x, w, b, **kw), rtol=1e-10,
+                               atol=1e-12)
+    dy = np.random.default_rng(2).standard_normal(out.shape)
+    dx, dw, db = F.conv_transpose2d_backward(dy, cache)
+    rdx, rdw, rdb = ref.conv_transpose2d_backward(dy, x, w, **kw)
+    np.testing.assert_allclose(dx, rdx, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-10, atol=1e-12)
+    assert (db is None) == (b is None)
+    if b is not None:
+        np.testing.assert_allclose(db, rdb, rtol=1e-10, atol=1e-12)
+
+
+@given(conv_t_case())
+def test_conv_transpose2d_gradcheck(case):
+    x, w, b, kw = case
+    inputs = dict(x=x, w=w) if b is None else dict(x=x, w=w, b=b)
+    result = check_function(F.conv_transpose2d_forward, F.conv_transpose2d_backward, inputs, kw)
+    assert result.ok, str(result)
+
+
+@given(conv_case())
+def test_adjoint_identity(case):
+    """<conv(x), y> = <x, conv_transpose(y)> with the same weights and geometry."""
+    x, w, _, kw = case
+    out, _ = F.conv2d_forward(x, w, None, **kw)
+    y = np.random.default_rng(3).standard_normal(out.shape)
+    # the transposed conv must reproduce x's size: output_padding makes up the rows that
+    # the strided forward dropped (only possible when they are fewer than the stride)
+    extra = [x.shape[2 + a] - ((out.shape[2 + a] - 1) * kw["stride"][a] - 2 * kw["padding"][a]
+                               + kw["dilation"][a] * (w.shape[2 + a] - 1) + 1) for a in (0, 1)]
+    assume(all(0 <= e < max(kw["stride"][a], kw["dilation"][a]) for a, e in enumerate(extra)))
+    groups = kw["groups"]
+    # conv weights (F, C/g, kh, kw) seen as transposed-conv weights (F, C/g, kh, kw): in=F
+    back, _ = F.conv_transpose2d_forward(y, w, None, stride=kw["stride"],
+                                         padding=kw["padding"], output_padding=tuple(extra),
+                                         dilation=kw["dilation"], groups=groups)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.sum(out * y), np.sum(x * back), rtol=1e-10)
+
+
+def test_uneven_stride_leaves_unused_rows_with_zero_gradient():
+    # H=6, k=3, s=2, p=0: windows start at rows 0, 2 -> row 5 never enters the output
+    x = np.random.default_rng(0).standard_normal((1, 1, 6, 6))
+    w = np.ones((1, 1, 3, 3))
+    out, cache = F.conv2d_forward(x, w, stride=2)
+    assert out.shape == (1, 1, 2, 2)
+    dx, _, _ = F.conv2d_backward(np.ones_like(out), cache)
+    assert np.all(dx[0, 0, 5, :] == 0) and np.all(dx[0, 0, :, 5] == 0)
+    assert np.all(dx[0, 0, :5, :5] > 0)
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_float32_in_float32_out(op):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    w_shape = (3, 4, 3, 3) if op == "conv2d" else (4, 2, 3, 3)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = np.zeros(w_shape[0] if op == "conv2d" else w_shape[1], dtype=np.float32)
+    fwd, bwd = getattr(F, op + "_forward"), getattr(F, op + "_backward")
+    out, cache = fwd(x, w, b, padding=1)
+    grads = bwd(np.ones_like(out), cache)
+    assert out.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads)
+
+
+def test_backward_does_not_mutate_dout():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    out, cache = F.conv2d_forward(x, w, np.zeros(4), padding=1)
+    dout = rng.standard_normal(out.shape)
+    keep = dout.copy()
+    F.conv2d_backward(dout, cache)
+    np.testing.assert_array_equal(dout, keep)
+
+
+def test_torch_parity_conv():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    kw = dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2)
+    out, _ = F.conv2d_forward(x, w, b, **kw)
+    t = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                                   torch.from_numpy(b), **kw).numpy()
+    np.testing.assert_allclose(out, t, rtol=1e-4, atol=1e-4)
+    wt = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    kt = dict(stride=2, padding=1, output_padding=1, dilation=1, groups=2)
+    wt = wt[:, :3]
+    out, _ = F.conv_transpose2d_forward(x, wt, None, **kt)
+    t = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(wt),
+                                             **kt).numpy()
+    np.testing.assert_allclose(out, t, rtol=1e-4, atol=1e-4)
