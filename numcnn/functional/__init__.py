@@ -28,6 +28,12 @@ from .loss import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
+from .normalization import (
+    batch_norm_backward,
+    batch_norm_forward,
+    dropout_backward,
+    dropout_forward,
+)
 from .pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
