@@ -1,0 +1,290 @@
+"""Datasets and the ``DataLoader`` that batches, shuffles and augments them.
+
+A *dataset* is anything with ``__len__`` and ``__getitem__(i) -> (x, y)``: ``x`` one image
+(C, H, W) and ``y`` its class label (a scalar) or its mask (H, W).  ``ArrayDataset`` wraps
+two arrays and lets the loader take whole batches by fancy indexing, with no Python loop
+per sample.
+
+Randomness: the loader owns one ``numpy.random.Generator``.  Each epoch draws a permutation
+from it (never sampling with replacement), and the transforms draw from the same generator,
+so one ``seed`` fixes every batch of every epoch.  ``state_dict()`` saves that generator
+(plus where in the epoch we are) as plain numpy arrays that fit in an ``.npz`` read with
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .._random import default_rng
+
+Transform = Callable[[np.ndarray, Any, np.random.Generator], tuple[np.ndarray, Any]]
+"""A transform is called as ``x, y = transform(x, y, rng)`` on one sample (see transforms)."""
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """Anything with ``len(ds)`` and ``ds[i] -> (x, y)``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> tuple[Any, Any]: ...
+
+
+class ArrayDataset:
+    """Images and targets held in two arrays of the same length.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W) (or any (N, ...))
+        Inputs; any real dtype (uint8 or float), cast to float32 batch by batch.
+    y : ndarray, shape (N,) or (N, H, W)
+        Integer class labels, or integer masks whose (H, W) match ``x``'s last two axes.
+        A boolean mask is accepted and read as 0/1.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+            raise TypeError(f"ArrayDataset: x and y must be numpy arrays; got "
+                            f"{type(x).__name__} and {type(y).__name__}")
+        if x.ndim < 2 or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) \
+                or np.issubdtype(x.dtype, np.complexfloating):
+            raise ValueError(f"ArrayDataset: x must be a real array of shape (N, C, H, W) or "
+                             f"(N, ...); got shape {x.shape}, dtype {x.dtype}")
+        if len(x) != len(y):
+            raise ValueError(f"ArrayDataset: x and y must have the same length; got "
+                             f"len(x)={len(x)} (shape {x.shape}), len(y)={len(y)} "
+                             f"(shape {y.shape})")
+        if not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+            raise ValueError(f"ArrayDataset: y must hold integer class labels or masks; got "
+                             f"dtype {y.dtype} (convert with y.astype(np.int64))")
+        if y.ndim == 3:
+            if x.ndim != 4 or y.shape[1:] != x.shape[2:]:
+                raise ValueError(f"ArrayDataset: masks y must have shape (N, H, W) matching "
+                                 f"x (N, C, H, W); expected y of shape "
+                                 f"{(len(x), *x.shape[-2:])}, got {y.shape} for x {x.shape}")
+        elif y.ndim != 1:
+            raise ValueError(f"ArrayDataset: y must be labels (N,) or masks (N, H, W); got "
+                             f"shape {y.shape}")
+        self.x = x
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, Any]:
+        return self.x[i], self.y[i]
+
+
+def _cast_targets(y: np.ndarray) -> np.ndarray:
+    """int64 for labels and masks (what losses index with), float32 for real targets."""
+    if np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        return y.astype(np.int64, copy=False)
+    return y.astype(np.float32, copy=False)
+
+
+def _encode_rng(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Flatten a bit generator's state into ``.npz``-safe arrays.
+
+    PCG64's 'state' and 'inc' are 128-bit Python ints, too big for any numpy integer dtype,
+    so every Python int is stored as its decimal string; arrays (MT19937's key) stay arrays.
+    """
+    out: dict[str, np.ndarray] = {}
+
+    def walk(prefix: str, v: Any) -> None:
+        if isinstance(v, dict):
+            for k, sub in v.items():
+                walk(f"{prefix}.{k}", sub)
+        elif isinstance(v, (bool, np.bool_)):
+            out[prefix] = np.array(str(int(v)))
+        elif isinstance(v, numbers.Integral):
+            out[prefix] = np.array(str(int(v)))
+        elif isinstance(v, str):
+            out[prefix] = np.array(v)
+        else:
+            out[prefix] = np.array(v, copy=True)
+
+    walk("rng", rng.bit_generator.state)
+    return out
+
+
+def _decode_rng(state: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of ``_encode_rng``: rebuild the nested dict that ``bit_generator.state`` takes."""
+    nested: dict[str, Any] = {}
+    for key, v in state.items():
+        if not key.startswith("rng."):
+            continue
+        parts = key.split(".")[1:]
+        a = np.asarray(v)
+        if key == "rng.bit_generator":
+            value: Any = str(a)
+        elif a.dtype.kind == "U":
+            value = int(str(a))
+        else:
+            value = a
+        d = nested
+        for p in parts[:-1]:
+            d = d.setdefault(p, {})
+        d[parts[-1]] = value
+    return nested
+
+
+class DataLoader:
+    """Iterate over a dataset in (optionally shuffled, augmented) mini-batches.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        ``len(dataset)`` samples, ``dataset[i] -> (x, y)``.  An ``ArrayDataset`` is batched
+        by fancy indexing (fast path); any other dataset sample by sample.
+    batch_size : int
+        Samples per batch (>= 1).  The last batch is smaller unless ``drop_last``.
+    shuffle : bool
+        Draw a fresh permutation of the samples at the start of every epoch.
+    drop_last : bool
+        Drop the last, incomplete batch.
+    seed : int, numpy.random.Generator or None
+        Seeds the loader's generator.  ``None`` draws a seed from numcnn's global generator
+        (so ``numcnn.manual_seed`` makes it reproducible too).  A Generator is used as is.
+    transform : callable, optional
+        Applied to every sample as ``x, y = transform(x, y, rng)``, with ``x`` a float32
+        (C, H, W) image, ``y`` an int64 scalar label or (H, W) mask, and ``rng`` the loader's
+        generator (transforms must draw randomness from it only).  See
+        ``numcnn.data.transforms``.
+
+    Yields
+    ------
+    xb : ndarray, float32, shape (B, C, H, W)
+    yb : ndarray, int64, shape (B,) or (B, H, W)  (float32 if the targets are real-valued)
+
+    Notes
+    -----
+    ``state_dict()`` may be taken between epochs or in the middle of one: after
+    ``load_state_dict`` the next iteration regenerates the interrupted epoch's permutation
+    and skips the batches already seen (re-running their transforms so the generator ends
+    in the same state), so a resumed run sees bit-identical batches.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | np.random.Generator | None = None,
+                 transform: Transform | None = None) -> None:
+        if (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
+                or batch_size < 1):
+            raise ValueError(f"DataLoader: batch_size must be a positive int; got "
+                             f"{batch_size!r}")
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__ (e.g. "
+                            f"ArrayDataset(x, y)); got {type(dataset).__name__}")
+        if len(dataset) == 0:
+            raise ValueError("DataLoader got an empty dataset (len 0); expected at least one "
+                             "sample")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: transform must be callable as transform(x, y, rng); "
+                            f"got {type(transform).__name__}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.transform = transform
+        if seed is None:
+            seed = int(default_rng().integers(2**63))
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.epoch = 0  # completed epochs
+        self._batches_done = 0  # batches yielded in the epoch under way
+        self._epoch_start_state: dict | None = None  # rng state when that epoch began
+        self._skip = 0  # batches to skip on the next epoch (set by load_state_dict)
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _order(self) -> np.ndarray:
+        n = len(self.dataset)
+        return self.rng.permutation(n) if self.shuffle else np.arange(n)
+
+    def _gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stack the samples ``idx`` into one batch, cast once: x to float32, y to int64."""
+        ds = self.dataset
+        if isinstance(ds, ArrayDataset):
+            xb, yb = ds.x[idx], ds.y[idx]
+        else:
+            samples = [ds[int(i)] for i in idx]
+            xb = np.stack([np.asarray(s[0]) for s in samples])
+            yb = np.stack([np.asarray(s[1]) for s in samples])
+        xb = xb.astype(np.float32, copy=False)
+        yb = _cast_targets(yb)
+        if self.transform is not None:
+            pairs = [self.transform(xb[j], yb[j], self.rng) for j in range(len(idx))]
+            xb = np.stack([p[0] for p in pairs]).astype(np.float32, copy=False)
+            yb = _cast_targets(np.stack([np.asarray(p[1]) for p in pairs]))
+        return np.ascontiguousarray(xb), np.ascontiguousarray(yb)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        self._epoch_start_state = self.rng.bit_generator.state
+        skip, self._skip = self._skip, 0
+        self._batches_done = skip
+        order = self._order()
+        n_batches = len(self)
+        for b in range(n_batches):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            if b < skip:
+                # Resuming mid-epoch: the skipped batches' transforms still run, so that the
+                # generator reaches exactly the state it had when the checkpoint was taken.
+                if self.transform is not None:
+                    self._gather(idx)
+                continue
+            batch = self._gather(idx)
+            self._batches_done = b + 1
+            yield batch
+        self.epoch += 1
+        self._batches_done = 0
+        self._epoch_start_state = None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The loader's position and generator state, as ``.npz``-safe numpy arrays.
+
+        Returns
+        -------
+        dict of str -> ndarray
+            Keys ``'epoch'``, ``'batches_done'`` and ``'rng.*'`` (the bit generator's state;
+            128-bit integers are stored as decimal strings).  ``np.savez(path, **state)``
+            and ``dict(np.load(path, allow_pickle=False))`` round-trip it.
+        """
+        # An epoch whose last batch has been handed out counts as finished (the generator
+        # already holds its end-of-epoch state), so a resumed loop does not get an empty epoch.
+        finished = self._batches_done >= len(self)
+        mid_epoch = (self._batches_done > 0 and self._epoch_start_state is not None
+                     and not finished)
+        if mid_epoch:
+            # Save the state the epoch began with: resuming redraws the same permutation.
+            saved = np.random.Generator(type(self.rng.bit_generator)())
+            saved.bit_generator.state = self._epoch_start_state
+        else:
+            saved = self.rng
+        state = _encode_rng(saved)
+        state["epoch"] = np.array(self.epoch + int(finished and self._epoch_start_state
+                                                   is not None), dtype=np.int64)
+        state["batches_done"] = np.array(self._batches_done if mid_epoch else 0, dtype=np.int64)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a ``state_dict()``; the next iteration continues where it was taken."""
+        missing = {"epoch", "batches_done", "rng.bit_generator"} - set(state)
+        if missing:
+            raise ValueError(f"DataLoader.load_state_dict: expected a dict from "
+                             f"DataLoader.state_dict(); missing keys {sorted(missing)}")
+        rng_state = _decode_rng(state)
+        name = rng_state["bit_generator"]
+        if name != type(self.rng.bit_generator).__name__:
+            raise ValueError(f"DataLoader.load_state_dict: the state is for a {name} "
+                             f"generator; this loader uses "
+                             f"{type(self.rng.bit_generator).__name__}")
+        self.rng.bit_generator.state = rng_state
+        self.epoch = int(state["epoch"])
+        self._skip = int(state["batches_done"])
+        self._batches_done = 0
+        self._epoch_start_state = None

@@ -1,0 +1,204 @@
+"""Per-sample transforms for images and, jointly, their masks.
+
+Every transform is called as ``x, y = t(x, y, rng)``:
+
+- ``x`` is one image (C, H, W), float32 in the loader;
+- ``y`` is its target: a scalar class label (passed through untouched) or a mask (H, W),
+  which gets exactly the same flip / rotation / crop as the image;
+- ``rng`` is the ``numpy.random.Generator`` of the ``DataLoader``: the only source of
+  randomness, so a loader's seed reproduces every augmentation.
+
+Masks are never interpolated: only flips, quarter turns and crops, which move pixels
+without mixing them.  Transforms return new arrays or views and never write into ``x``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _is_mask(x: np.ndarray, y: Any, op: str) -> bool:
+    """True if ``y`` is a mask of ``x`` (H, W); False for a scalar label; error otherwise."""
+    if x.ndim != 3:
+        raise ValueError(f"{op}: expected an image of shape (C, H, W); got shape {x.shape}")
+    y = np.asarray(y)
+    if y.ndim == 0:
+        return False
+    if y.shape != x.shape[1:]:
+        raise ValueError(f"{op}: expected a scalar label or a mask of shape {x.shape[1:]} "
+                         f"(the image's H, W); got target of shape {y.shape}")
+    return True
+
+
+class Compose:
+    """Apply transforms in order: ``Compose([RandomCrop(32), RandomHorizontalFlip()])``."""
+
+    def __init__(self, transforms: Sequence) -> None:
+        for t in transforms:
+            if not callable(t):
+                raise TypeError(f"Compose: every transform must be callable as t(x, y, rng); "
+                                f"got {type(t).__name__}")
+        self.transforms = list(transforms)
+
+    def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator):
+        for t in self.transforms:
+            x, y = t(x, y, rng)
+        return x, y
+
+    def __repr__(self) -> str:
+        return f"Compose({self.transforms!r})"
+
+
+class Normalize:
+    """``(x[c] - mean[c]) / std[c]`` for each channel ``c`` of a (C, H, W) image.
+
+    Parameters
+    ----------
+    mean, std : float or sequence of C floats
+        Per-channel statistics, e.g. from ``compute_mean_std(x_train)``; ``std > 0``.
+    """
+
+    def __init__(self, mean, std) -> None:
+        self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float32))
+        self.std = np.atleast_1d(np.asarray(std, dtype=np.float32))
+        if self.mean.ndim != 1 or self.std.ndim != 1:
+            raise ValueError(f"Normalize: mean and std must be scalars or 1-D per-channel "
+                             f"sequences; got shapes {self.mean.shape} and {self.std.shape}")
+        if not np.all(self.std > 0):
+            raise ValueError(f"Normalize: std must be > 0 in every channel; got {self.std}")
+
+    def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator | None = None):
+        _is_mask(x, y, "Normalize")
+        c = x.shape[0]
+        for name, v in (("mean", self.mean), ("std", self.std)):
+            if len(v) not in (1, c):
+                raise ValueError(f"Normalize: {name} has {len(v)} values but the image has "
+                                 f"{c} channels (shape {x.shape})")
+        # Statistics are float32, so a float32 image stays float32.
+        return (x - self.mean[:, None, None]) / self.std[:, None, None], y
+
+    def __repr__(self) -> str:
+        return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"
+
+
+class _RandomFlip:
+    axis = -1
+    name = ""
+
+    def __init__(self, p: float = 0.5) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{self.name}: p must be a probability in [0, 1]; got {p!r}")
+        self.p = float(p)
+
+    def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator):
+        mask = _is_mask(x, y, self.name)
+        # One draw per sample whatever p is, so changing p does not shift later draws.
+        if rng.random() < self.p:
+            x = np.flip(x, axis=self.axis)
+            if mask:
+                y = np.flip(y, axis=self.axis)
+        return x, y
+
+    def __repr__(self) -> str:
+        return f"{self.name}(p={self.p})"
+
+
+class RandomHorizontalFlip(_RandomFlip):
+    """Mirror left-right (the W axis) with probability ``p``."""
+
+    axis = -1
+    name = "RandomHorizontalFlip"
+
+
+class RandomVerticalFlip(_RandomFlip):
+    """Mirror top-bottom (the H axis) with probability ``p``."""
+
+    axis = -2
+    name = "RandomVerticalFlip"
+
+
+class RandomRotate90:
+    """Rotate by ``k`` quarter turns, ``k`` uniform in {0, 1, 2, 3}.
+
+    Needs square images (H == W), otherwise samples of one batch would differ in shape.
+    """
+
+    def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator):
+        mask = _is_mask(x, y, "RandomRotate90")
+        if x.shape[1] != x.shape[2]:
+            raise ValueError(f"RandomRotate90: expected a square image (H == W) so that a "
+                             f"batch keeps one shape; got shape {x.shape}")
+        k = int(rng.integers(4))
+        x = np.rot90(x, k, axes=(1, 2))
+        if mask:
+            y = np.rot90(y, k, axes=(0, 1))
+        return x, y
+
+    def __repr__(self) -> str:
+        return "RandomRotate90()"
+
+
+class RandomCrop:
+    """Cut a window of ``size`` (an int or (h, w)) at a uniformly random position."""
+
+    def __init__(self, size: int | tuple[int, int]) -> None:
+        if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+            size = (int(size), int(size))
+        if (not isinstance(size, (tuple, list)) or len(size) != 2
+                or not all(isinstance(s, numbers.Integral) and s >= 1 for s in size)):
+            raise ValueError(f"RandomCrop: size must be a positive int or a pair (h, w) of "
+                             f"positive ints; got {size!r}")
+        self.size = (int(size[0]), int(size[1]))
+
+    def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator):
+        mask = _is_mask(x, y, "RandomCrop")
+        h, w = self.size
+        H, W = x.shape[1:]
+        if h > H or w > W:
+            raise ValueError(f"RandomCrop: crop size {self.size} is larger than the image "
+                             f"(H, W) = {(H, W)}")
+        top = int(rng.integers(H - h + 1))
+        left = int(rng.integers(W - w + 1))
+        x = x[:, top:top + h, left:left + w]
+        if mask:
+            y = y[top:top + h, left:left + w]
+        return x, y
+
+    def __repr__(self) -> str:
+        return f"RandomCrop(size={self.size})"
+
+
+def compute_mean_std(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation over (N, H, W), for ``Normalize``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    chunk : int
+        Images summed at a time: the sums are float64 (60 000 float32 images summed in
+        float32 would lose digits) without a float64 copy of the whole array.
+
+    Returns
+    -------
+    mean, std : ndarray, float32, shape (C,)
+    """
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or len(x) == 0:
+        shape = getattr(x, "shape", type(x).__name__)
+        raise ValueError(f"compute_mean_std: expected a non-empty array (N, C, H, W); got "
+                         f"{shape}")
+    # Shift by a first guess of the mean so that E[(x-s)^2] - E[x-s]^2 does not cancel.
+    shift = x[:1].mean(axis=(0, 2, 3), dtype=np.float64)[:, None, None]
+    s1 = np.zeros(x.shape[1])
+    s2 = np.zeros(x.shape[1])
+    for i in range(0, len(x), chunk):
+        d = x[i:i + chunk].astype(np.float64) - shift
+        s1 += d.sum(axis=(0, 2, 3))
+        s2 += np.square(d).sum(axis=(0, 2, 3))
+    count = x.shape[0] * x.shape[2] * x.shape[3]
+    m = s1 / count
+    var = np.maximum(s2 / count - m * m, 0.0)
+    return (m + shift[:, 0, 0]).astype(np.float32), np.sqrt(var).astype(np.float32)
