@@ -21,6 +21,7 @@ from .conv import (
     conv_transpose2d_backward,
     conv_transpose2d_forward,
 )
+from .dice import dice_loss_backward, dice_loss_forward
 from .linear import linear_backward, linear_forward
 from .loss import (
     log_softmax,
@@ -39,6 +40,14 @@ from .pool import (
     avg_pool2d_forward,
     max_pool2d_backward,
     max_pool2d_forward,
+)
+from .upsample import (
+    concat_backward,
+    concat_forward,
+    upsample_bilinear2d_backward,
+    upsample_bilinear2d_forward,
+    upsample_nearest2d_backward,
+    upsample_nearest2d_forward,
 )
 
 __all__ = [name for name in dir() if name.endswith(("_forward", "_backward"))] + [

@@ -17,6 +17,7 @@ from .layers import (
     Sigmoid,
     Tanh,
 )
-from .loss import CrossEntropyLoss
+from .loss import CrossEntropyLoss, DiceCELoss, DiceLoss
 from .module import Module, is_grad_enabled, no_grad
 from .parameter import Parameter
+from .segmentation import Concat, ModuleList, Upsample

@@ -44,3 +44,58 @@ class CrossEntropyLoss:
     def __repr__(self) -> str:
         return (f"CrossEntropyLoss(ignore_index={self.ignore_index}, "
                 f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing})")
+
+
+class DiceLoss:
+    """Soft multi-class Dice on logits (softmax inside), summed over the batch per class and
+    averaged over classes (see ``functional.dice_loss_forward``).
+
+    ``loss = fn(logits, targets)`` returns a float; ``fn.backward()`` returns dloss/dlogits.
+    """
+
+    def __init__(self, smooth: float = 1.0, ignore_index: int = -100):
+        self.smooth, self.ignore_index = smooth, ignore_index
+        self._cache = None
+
+    def __call__(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        return self.forward(logits, targets)
+
+    def forward(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        loss, self._cache = F.dice_loss_forward(logits, targets, self.smooth, self.ignore_index)
+        return loss
+
+    def backward(self, dloss: float = 1.0) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError("DiceLoss.backward() called before the loss was computed")
+        return F.dice_loss_backward(dloss, self._cache)
+
+    def __repr__(self) -> str:
+        return f"DiceLoss(smooth={self.smooth}, ignore_index={self.ignore_index})"
+
+
+class DiceCELoss:
+    """ce_weight * CrossEntropyLoss + dice_weight * DiceLoss on the same logits: cross-entropy
+    gives every pixel a gradient, Dice counters class imbalance.  The gradient is the same
+    weighted sum of the two gradients."""
+
+    def __init__(self, ce_weight: float = 1.0, dice_weight: float = 1.0,
+                 weight: np.ndarray | None = None, ignore_index: int = -100,
+                 smooth: float = 1.0, label_smoothing: float = 0.0):
+        self.ce_weight, self.dice_weight = ce_weight, dice_weight
+        self.ce = CrossEntropyLoss(weight, ignore_index, "mean", label_smoothing)
+        self.dice = DiceLoss(smooth, ignore_index)
+
+    def __call__(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        return self.forward(logits, targets)
+
+    def forward(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        return (self.ce_weight * self.ce(logits, targets)
+                + self.dice_weight * self.dice(logits, targets))
+
+    def backward(self, dloss: float = 1.0) -> np.ndarray:
+        d = self.ce.backward(self.ce_weight * dloss)
+        d += self.dice.backward(self.dice_weight * dloss)
+        return d
+
+    def __repr__(self) -> str:
+        return f"DiceCELoss(ce_weight={self.ce_weight}, dice_weight={self.dice_weight})"
