@@ -12,11 +12,11 @@ import os
 # 1.8x slower).  This must be set before numba or BLAS start their thread pools.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import functional, gradcheck, nn  # noqa: E402
+from . import data, datasets, functional, gradcheck, io, metrics, models, nn, optim, train  # noqa: E402,E501
 from ._random import default_rng, manual_seed  # noqa: E402
 from .nn.module import no_grad  # noqa: E402
 from .summary import summary  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["functional", "gradcheck", "nn", "manual_seed", "default_rng", "no_grad", "summary",
-           "__version__"]
+__all__ = ["data", "datasets", "functional", "gradcheck", "io", "metrics", "models", "nn", "optim",
+           "train", "manual_seed", "default_rng", "no_grad", "summary", "__version__"]
