@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine with Python 3.10+ and make:
-#   make demo   creates .venv if missing, installs numcnn, runs the main demo
+#   make demo   creates .venv if missing, installs numcnn[data], trains the nuclei U-Net
 #   make test   creates .venv if missing, installs numcnn[dev,data], runs the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[data]'
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m numcnn.tour
+	$(BIN)/python -m numcnn.demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
