@@ -8,7 +8,8 @@ to image and mask together.  Then the whole image is segmented with overlapping 
 
 Writes to ``runs/demo/`` (or ``--out``): ``learning_curves.png``, ``validation.png`` (image /
 truth / prediction / errors of the validation region), ``prediction.png`` (the full image
-with its predicted mask), ``metrics.json`` and the checkpoints.
+with its predicted mask), ``metrics.json``, ``model.npz`` (for ``numcnn predict``) and the
+training checkpoints.
 
 Run: ``python -m numcnn.demo`` (``--quick`` for a seconds-long smoke run).
 """
@@ -21,7 +22,7 @@ import os
 import sys
 import time
 
-from . import data, metrics, nn, optim, train, viz
+from . import data, io, metrics, nn, optim, train, viz
 from .datasets import load_nuclei
 from .models import UNet
 from .predict import sliding_window
@@ -84,6 +85,10 @@ def run(out: str = "runs/demo", epochs: int = 40, base_channels: int = 16, depth
                      title=f"Predicted nuclei (below the dashed line: validation rows "
                            f"{ds.val_start}-511)", split_row=ds.val_start)
     history.to_json(os.path.join(out, "history.json"))
+    spec = {"name": "unet", "in_channels": 1, "num_classes": ds.num_classes,
+            "base_channels": base_channels, "depth": depth}
+    io.save_checkpoint(os.path.join(out, "model.npz"), model,
+                       extra={"model_spec": json.dumps(spec)})  # for `numcnn predict`
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(result, f, indent=2)
     return result

@@ -25,10 +25,10 @@ def summary(model: Module, input_shape: tuple, dtype=np.float32) -> str:
     leaves = [(name, m) for name, m in model.named_modules() if not m._modules]
 
     def hook(name, m, fwd):
-        def forward(x):
-            out = fwd(x)
+        def forward(*xs):  # Concat takes several inputs
+            out = fwd(*xs)
             n_params = sum(p.size for p in m._parameters.values())
-            flops = m.flops(x.shape, out.shape) if hasattr(m, "flops") else 0
+            flops = m.flops(xs[0].shape, out.shape) if hasattr(m, "flops") else 0
             rows.append((name or type(m).__name__, type(m).__name__, out.shape, n_params, flops))
             return out
         return forward
