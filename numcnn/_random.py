@@ -1,6 +1,11 @@
-"""The one global random generator numcnn falls back on when no ``rng=`` is given."""
+"""The one global random generator numcnn falls back on when no ``rng=`` is given, and the
+``.npz``-safe encoding of a generator's state (for checkpoints and resumable loaders)."""
 
 from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -23,3 +28,51 @@ def default_rng(rng: np.random.Generator | int | None = None) -> np.random.Gener
     if isinstance(rng, (int, np.integer)):
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None; got {type(rng)}")
+
+
+def rng_state_to_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A generator's ``bit_generator.state`` as a flat dict of ``.npz``-safe arrays.
+
+    PCG64's state and increment are 128-bit ints, too big for any numpy integer dtype, so
+    every Python int is stored as its decimal string; arrays (MT19937's key) stay arrays.
+    Nested dict keys are joined with ".".
+    """
+    out: dict[str, np.ndarray] = {}
+
+    def walk(prefix: str, v: Any) -> None:
+        if isinstance(v, Mapping):
+            for k, sub in v.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), sub)
+        elif isinstance(v, (bool, np.bool_)):
+            out[prefix] = np.array(str(int(v)))
+        elif isinstance(v, numbers.Integral):
+            out[prefix] = np.array(str(int(v)))
+        elif isinstance(v, str):
+            out[prefix] = np.array(v)
+        else:
+            out[prefix] = np.array(v, copy=True)
+
+    walk("", rng.bit_generator.state)
+    return out
+
+
+def rng_state_from_arrays(arrays: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of ``rng_state_to_arrays``: the nested dict ``bit_generator.state`` takes."""
+    state: dict[str, Any] = {}
+    for key, v in arrays.items():
+        a = np.asarray(v)
+        if key == "bit_generator":
+            value: Any = str(a)
+        elif a.dtype.kind == "U":
+            value = int(str(a))
+        else:
+            value = a
+        *parents, leaf = key.split(".")
+        node = state
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    if "bit_generator" not in state:
+        raise ValueError(f"rng_state_from_arrays: expected the keys of rng_state_to_arrays "
+                         f"(with 'bit_generator'); got {sorted(arrays)}")
+    return state

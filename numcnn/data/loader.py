@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._random import default_rng
+from .._random import default_rng, rng_state_from_arrays, rng_state_to_arrays
 
 Transform = Callable[[np.ndarray, Any, np.random.Generator], tuple[np.ndarray, Any]]
 """A transform is called as ``x, y = transform(x, y, rng)`` on one sample (see transforms)."""
@@ -88,49 +88,13 @@ def _cast_targets(y: np.ndarray) -> np.ndarray:
 
 
 def _encode_rng(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Flatten a bit generator's state into ``.npz``-safe arrays.
-
-    PCG64's 'state' and 'inc' are 128-bit Python ints, too big for any numpy integer dtype,
-    so every Python int is stored as its decimal string; arrays (MT19937's key) stay arrays.
-    """
-    out: dict[str, np.ndarray] = {}
-
-    def walk(prefix: str, v: Any) -> None:
-        if isinstance(v, dict):
-            for k, sub in v.items():
-                walk(f"{prefix}.{k}", sub)
-        elif isinstance(v, (bool, np.bool_)):
-            out[prefix] = np.array(str(int(v)))
-        elif isinstance(v, numbers.Integral):
-            out[prefix] = np.array(str(int(v)))
-        elif isinstance(v, str):
-            out[prefix] = np.array(v)
-        else:
-            out[prefix] = np.array(v, copy=True)
-
-    walk("rng", rng.bit_generator.state)
-    return out
+    """The generator's state as ``.npz``-safe arrays under keys "rng.*"."""
+    return {f"rng.{k}": v for k, v in rng_state_to_arrays(rng).items()}
 
 
 def _decode_rng(state: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of ``_encode_rng``: rebuild the nested dict that ``bit_generator.state`` takes."""
-    nested: dict[str, Any] = {}
-    for key, v in state.items():
-        if not key.startswith("rng."):
-            continue
-        parts = key.split(".")[1:]
-        a = np.asarray(v)
-        if key == "rng.bit_generator":
-            value: Any = str(a)
-        elif a.dtype.kind == "U":
-            value = int(str(a))
-        else:
-            value = a
-        d = nested
-        for p in parts[:-1]:
-            d = d.setdefault(p, {})
-        d[parts[-1]] = value
-    return nested
+    """Inverse of ``_encode_rng``: the nested dict that ``bit_generator.state`` takes."""
+    return rng_state_from_arrays({k[4:]: v for k, v in state.items() if k.startswith("rng.")})
 
 
 class DataLoader:
