@@ -5,9 +5,9 @@ return dL/dx for L = <f(x), g> = sum(f(x) * g).  The numerical estimate is
 
     dL/dx_k ~ (L(x + eps e_k) - L(x - eps e_k)) / (2 eps),
 
-whose error is O(eps^2) truncation plus O(machine_eps / eps) rounding: in float64 with
-eps = 1e-6 both are ~1e-10 relative, so a correct backward shows errors around 1e-9 and a
-wrong one errors near 1.  See docs/gradcheck.md.
+whose error is O(eps^2) truncation (~1e-12) plus O(machine_eps / eps) rounding (~1e-10): in
+float64 with eps = 1e-6 a correct backward shows errors around 1e-9 and a wrong one errors
+near 1.  See docs/gradcheck.md.
 """
 
 from __future__ import annotations

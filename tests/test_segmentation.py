@@ -170,3 +170,12 @@ def test_unet_state_dict_names_follow_structure():
     keys = list(UNet(1, 2, base_channels=4, depth=1, rng=0).state_dict())
     assert keys[0] == "pools.0.kernel_size" or keys[0] == "encoders.0.0.weight"
     assert "ups.0.weight" in keys and "decoders.0.0.weight" in keys and keys[-1] == "head.bias"
+
+
+def test_dice_without_smoothing_is_finite_for_an_absent_class():
+    # class 2 is in no target and its probability underflows to exactly 0 in float32
+    logits = np.zeros((1, 3, 2, 2), np.float32)
+    logits[:, 2] = -110.0
+    targets = np.array([[[0, 1], [1, 0]]])
+    loss, cache = F.dice_loss_forward(logits, targets, smooth=0.0)
+    assert np.isfinite(loss) and np.all(np.isfinite(F.dice_loss_backward(1.0, cache)))

@@ -23,8 +23,9 @@ def dice_loss_forward(logits: np.ndarray, targets: np.ndarray, smooth: float = 1
     Parameters
     ----------
     logits : (N, C, H, W) (or (N, C));  targets : (N, H, W) (or (N,)) ints in [0, C)
-    smooth : s > 0 keeps the ratio defined for a class absent from both prediction and
-        target (its dice is then 1: nothing to find, nothing found)
+    smooth : s >= 0; s > 0 keeps the ratio smooth for a class absent from both prediction
+        and target (its dice tends to 1: nothing to find, nothing found).  With s = 0 a
+        class whose S_c is exactly 0 scores 1 and gets no gradient (instead of 0/0).
 
     Returns
     -------
@@ -44,7 +45,8 @@ def dice_loss_forward(logits: np.ndarray, targets: np.ndarray, smooth: float = 1
     pm = p * valid
     inter = (pm * y).sum(axis=axes, dtype=np.float64)             # I_c
     denom = pm.sum(axis=axes, dtype=np.float64) + y.sum(axis=axes)  # S_c
-    dice = (2 * inter + smooth) / (denom + smooth)
+    total = denom + smooth
+    dice = np.where(total > 0, (2 * inter + smooth) / np.where(total > 0, total, 1.0), 1.0)
     loss = float(1.0 - dice.mean())
     return loss, (p, y, valid, inter, denom, float(smooth))
 
@@ -60,8 +62,10 @@ def dice_loss_backward(dloss: float, cache) -> np.ndarray:
     p, y, valid, inter, denom, s = cache
     C = p.shape[1]
     shape = (1, C, *([1] * (p.ndim - 2)))
-    d2 = (denom + s) ** 2
-    a = (-2.0 * (denom + s) / d2 / C * float(dloss)).astype(p.dtype).reshape(shape)
-    b = ((2 * inter + s) / d2 / C * float(dloss)).astype(p.dtype).reshape(shape)
+    total = denom + s
+    d2 = np.where(total > 0, total, 1.0) ** 2  # a class with S_c + s = 0 gets no gradient
+    a = np.where(total > 0, -2.0 * total / d2 / C * float(dloss), 0.0)
+    b = np.where(total > 0, (2 * inter + s) / d2 / C * float(dloss), 0.0)
+    a, b = a.astype(p.dtype).reshape(shape), b.astype(p.dtype).reshape(shape)
     dp = (y * a + b) * valid                                      # dL/dp
     return p * (dp - (p * dp).sum(axis=1, keepdims=True))
