@@ -135,3 +135,237 @@ def plot_confusion_matrix(cm: np.ndarray, class_names=None, path=None,
     ax.set_xticklabels(names, rotation=45, ha="right")
     ax.set_yticklabels(names)
     return _finish(fig, path)
+
+
+# ------------------------------------------------------------------ looking inside the network
+# These figures place their panels with ``subplots_adjust`` instead of a layout engine:
+# tight/constrained layout measure every text box and cost seconds for grids of small panels.
+def _save(fig: Figure, path: str | os.PathLike | None) -> Figure:
+    """Save (if ``path``) a figure laid out by hand; return it."""
+    if path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def _grid(n: int) -> tuple[int, int]:
+    """(rows, cols) of a near-square grid for n panels."""
+    cols = int(np.ceil(np.sqrt(n)))
+    return int(np.ceil(n / cols)), cols
+
+
+def _show_image(ax, img: np.ndarray, dim: bool = False) -> None:
+    """Draw (H, W), (1, H, W) grey or (3, H, W) colour (scaled to [0, 1] for display);
+    ``dim``: at half brightness, as a background for an overlay."""
+    img = _image2d(img)
+    lo, hi = float(img.min()), float(img.max())
+    scaled = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1) * (0.5 if dim else 1.0)
+    if img.ndim == 3 and img.shape[0] == 3:
+        ax.imshow(scaled.transpose(1, 2, 0))
+    elif img.ndim == 2:
+        ax.imshow(scaled, cmap="gray", vmin=0, vmax=1)
+    else:
+        raise ValueError(f"expected an image (H, W), (1, H, W) or (3, H, W); got shape "
+                         f"{img.shape}")
+    ax.set_axis_off()
+
+
+def _as_batch(op: str, image: np.ndarray, maps: np.ndarray, what: str):
+    """Bring ``image`` to (N, C, H, W) and ``maps`` to (N, H, W) or (N, C, H, W).
+
+    One image may be given as (H, W) or (C, H, W) with its map as (H, W) or (C, H, W)."""
+    image, maps = np.asarray(image), np.asarray(maps)
+    if image.ndim == 2:
+        image = image[None]
+    if image.ndim == 3:  # one image: a batch of one
+        image = image[None]
+        maps = maps[None]
+    if image.ndim != 4:
+        raise ValueError(f"{op}: image must be (H, W), (C, H, W) or (N, C, H, W); got "
+                         f"{image.shape}")
+    if maps.ndim not in (3, 4) or maps.shape[0] != image.shape[0] \
+            or maps.shape[-2:] != image.shape[-2:]:
+        raise ValueError(f"{op}: {what} must have one map per image, of the image's height and "
+                         f"width {image.shape[-2:]}; got {what} of shape {maps.shape} for "
+                         f"images of shape {image.shape}")
+    return image, maps
+
+
+def plot_filters(weight, path=None, title: str | None = None) -> Figure:
+    """A grid of convolution filters, typically the first layer's.
+
+    Grey-scale input (C = 1; for C > 3 input channel 0 is shown): one diverging colour
+    scale shared by all filters (red > 0 > blue), so that their strengths compare.  Colour
+    input (C = 3): each filter as an RGB patch on one shared scale (mid-grey = 0).
+
+    weight : (F, C, kh, kw) array, or a ``Parameter`` (its ``.data`` is used)
+    """
+    w = np.asarray(getattr(weight, "data", weight), dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"plot_filters: weight must be (F, C, kh, kw); got shape {w.shape}")
+    n, c = w.shape[:2]
+    rows, cols = _grid(n)
+    fig = Figure(figsize=(0.9 * cols + 1.0, 0.9 * rows + 0.6))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    fig.subplots_adjust(left=0.02, right=0.84, bottom=0.02, top=1 - 0.5 / (0.9 * rows + 0.6),
+                        wspace=0.1, hspace=0.3)
+    m = float(np.abs(w).max()) or 1.0
+    image = None
+    for k, ax in enumerate(axes):
+        ax.set_axis_off()
+        if k >= n:
+            continue
+        if c == 3:
+            ax.imshow(np.clip(w[k].transpose(1, 2, 0) / (2 * m) + 0.5, 0, 1),
+                      interpolation="nearest")
+        else:
+            image = ax.imshow(w[k, 0], cmap="RdBu_r", vmin=-m, vmax=m, interpolation="nearest")
+        ax.set_title(str(k), fontsize=7, pad=2)
+    if image is not None:
+        fig.colorbar(image, cax=fig.add_axes((0.87, 0.1, 0.03, 0.7)), label="weight")
+    shown = "" if c in (1, 3) else f" (input channel 0 of {c})"
+    fig.suptitle((title or f"{n} filters {w.shape[2]}x{w.shape[3]}") + shown, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_feature_maps(maps: np.ndarray, path=None, max_maps: int = 16,
+                      title: str | None = None, order: str = "index",
+                      image: np.ndarray | None = None) -> Figure:
+    """The channels of one layer's output for one image, each with its own colour scale
+    (viridis: dark = low; the panel title gives the channel and its maximum).
+
+    maps : (K, h, w), or (1, K, h, w) (one sample)
+    max_maps : at most this many channels are drawn
+    order : "index" (channels 0, 1, ...) or "strongest" (largest mean activation first)
+    image : (H, W) or (C, H, W), optional; the input, drawn in the first panel
+    """
+    maps = np.asarray(maps)
+    if maps.ndim == 4:
+        if maps.shape[0] != 1:
+            raise ValueError(f"plot_feature_maps: pass the maps of one image, (K, h, w) or "
+                             f"(1, K, h, w); got {maps.shape} (use maps[i])")
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(f"plot_feature_maps: maps must be (K, h, w); got shape {maps.shape}")
+    if order not in ("index", "strongest"):
+        raise ValueError(f"plot_feature_maps: order must be 'index' or 'strongest'; got "
+                         f"{order!r}")
+    k_all = maps.shape[0]
+    channels = np.arange(k_all)
+    if order == "strongest":
+        channels = np.argsort(-maps.reshape(k_all, -1).mean(axis=1), kind="stable")
+    channels = channels[:max(1, int(max_maps))]
+    rows, cols = _grid(len(channels) + (image is not None))
+    height = 1.6 * rows + 0.5
+    fig = Figure(figsize=(1.6 * cols, height))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.5 / height,
+                        wspace=0.1, hspace=0.25)
+    for ax in axes:
+        ax.set_axis_off()
+    if image is not None:
+        _show_image(axes[0], image)
+        axes[0].set_title("input", fontsize=8, pad=2)
+        axes = axes[1:]
+    for ax, k in zip(axes, channels):
+        ax.imshow(maps[k], cmap="viridis", interpolation="nearest")
+        ax.set_title(f"ch {k}: max {maps[k].max():.2g}", fontsize=8, pad=2)
+    fig.suptitle(title or f"{len(channels)} of {k_all} feature maps ({maps.shape[1]}x"
+                          f"{maps.shape[2]})", fontsize=10)
+    return _save(fig, path)
+
+
+def _explanation_rows(image: np.ndarray, maps: np.ndarray, titles, title: str | None,
+                      draw_map, draw_overlay, dim: bool) -> Figure:
+    """One row per image: the image, a map with its colour bar, the map over the image
+    (``dim``: over the image at half brightness)."""
+    n = image.shape[0]
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles: expected one per image ({n}); got {len(titles)}")
+    head = 0.65 if title else 0.3          # inches above the first row's panel titles
+    height = 2.2 * n + head
+    fig = Figure(figsize=(7.2, height))
+    axes = np.atleast_2d(fig.subplots(n, 3))
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - head / height,
+                        wspace=0.15, hspace=0.3)
+    for i in range(n):
+        _show_image(axes[i, 0], image[i])
+        axes[i, 0].set_title(titles[i] if titles is not None else "image", fontsize=9)
+        im = draw_map(axes[i, 1], maps[i])
+        axes[i, 1].set_axis_off()
+        fig.colorbar(im, ax=axes[i, 1], fraction=0.046, pad=0.04)
+        _show_image(axes[i, 2], image[i], dim=dim)
+        draw_overlay(axes[i, 2], maps[i])
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.12 / height, va="top")
+    return fig
+
+
+def plot_saliency(image: np.ndarray, saliency: np.ndarray, path=None, titles=None,
+                  title: str | None = None) -> Figure:
+    """Saliency maps, one row per image: the image; the gradient dS/dx (signed for one
+    channel: red = a brighter pixel raises the score, blue = lowers it; for several
+    channels the largest |gradient| over them); and |gradient| in "hot" colours laid over
+    the image (opaque where it is largest).
+
+    image : (H, W), (C, H, W) or (N, C, H, W)
+    saliency : the gradient in x's shape ((C, H, W) or (N, C, H, W)), or already reduced to
+        (H, W) / (N, H, W)
+    titles : one label per row (e.g. "true 3, predicted 3")
+    """
+    image, sal = _as_batch("plot_saliency", image, saliency, "saliency")
+    signed = sal.ndim == 3 or sal.shape[1] == 1
+    if sal.ndim == 4:
+        sal = sal[:, 0] if signed else np.abs(sal).max(axis=1)
+
+    def draw_map(ax, s):
+        m = float(np.abs(s).max()) or 1.0
+        if signed:
+            ax.set_title("gradient dS/dx", fontsize=9)
+            return ax.imshow(s, cmap="RdBu_r", vmin=-m, vmax=m, interpolation="nearest")
+        ax.set_title("max |dS/dx| over channels", fontsize=9)
+        return ax.imshow(s, cmap="hot", vmin=0, vmax=m, interpolation="nearest")
+
+    def draw_overlay(ax, s):
+        heat = np.abs(s) / (float(np.abs(s).max()) or 1.0)
+        ax.imshow(heat, cmap="autumn", vmin=0, vmax=1, alpha=heat, interpolation="nearest")
+        ax.set_title("|gradient| (yellow = largest)", fontsize=9)
+
+    return _save(_explanation_rows(image, sal, titles, title, draw_map, draw_overlay, True),
+                 path)
+
+
+def plot_grad_cam(image: np.ndarray, cam: np.ndarray, path=None, titles=None,
+                  title: str | None = None, alpha: float = 0.5,
+                  shared_scale: bool = False) -> Figure:
+    """Grad-CAM maps, one row per image: the image; the map ("jet": blue = no evidence, red
+    = the strongest); and the map laid over the image with opacity ``alpha``.
+
+    image : (H, W), (C, H, W) or (N, C, H, W)
+    cam : (H, W) or (N, H, W), e.g. from ``numcnn.interpret.grad_cam``
+    titles : one label per row
+    shared_scale : colours run from 0 to the maximum over all rows (to compare rows, e.g.
+        the classes of one image, computed with ``normalize=False``) instead of each row's
+    """
+    cam = np.asarray(cam)
+    if cam.ndim == 2:  # one map: make image and map a batch of one
+        image = np.asarray(image)
+        image = (image[None] if image.ndim == 2 else image)[None]
+        cam = cam[None]
+    image, cam = _as_batch("plot_grad_cam", image, cam, "cam")
+    if cam.ndim != 3:
+        raise ValueError(f"plot_grad_cam: cam must be (H, W) or (N, H, W); got {cam.shape}")
+
+    def top(c):
+        return float(cam.max() if shared_scale else c.max()) or 1.0
+
+    def draw_map(ax, c):
+        ax.set_title("Grad-CAM", fontsize=9)
+        return ax.imshow(c, cmap="jet", vmin=0, vmax=top(c))
+
+    def draw_overlay(ax, c):
+        ax.imshow(c, cmap="jet", vmin=0, vmax=top(c), alpha=alpha)
+        ax.set_title("overlay", fontsize=9)
+
+    return _save(_explanation_rows(image, cam, titles, title, draw_map, draw_overlay, False),
+                 path)

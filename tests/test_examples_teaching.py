@@ -1,0 +1,73 @@
+"""The teaching examples run (quick mode) and write the figures they promise."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def load_example(name: str):
+    """Import examples/<name>.py as a module (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_pngs(folder: Path, names: list[str]) -> None:
+    for name in names:
+        path = folder / name
+        assert path.exists(), f"{name} was not written"
+        assert path.read_bytes()[:8] == PNG, f"{name} is not a PNG"
+
+
+def test_conv_by_hand(tmp_path, capsys):
+    example = load_example("conv_by_hand")
+    assert example.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert_pngs(tmp_path, ["im2col_tiny.png", "conv_timings.png"])
+    out = capsys.readouterr().out
+    assert "same matrix as numcnn.kernels.im2col" in out and "max|numcnn - ref|" in out
+
+
+def test_conv_by_hand_three_ways_agree():
+    import numpy as np
+
+    example = load_example("conv_by_hand")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    for stride, padding in [(1, 0), (2, 1), (3, 2)]:
+        ref = example.conv2d_naive(x, w, b, stride, padding)
+        np.testing.assert_allclose(example.conv2d_im2col(x, w, b, stride, padding), ref,
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(example.conv2d_numcnn(x, w, b, stride, padding), ref,
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_gradient_checking_catches_the_broken_backwards(tmp_path, capsys):
+    example = load_example("gradient_checking")
+    assert example.main(["--quick", "--out", str(tmp_path)]) == 0  # 0: every verdict expected
+    assert_pngs(tmp_path, ["gradient_check_scatter.png", "gradient_check_conv_overlap.png"])
+    out = capsys.readouterr().out
+    assert "conv2d, col2im overwrites overlaps" in out
+    assert out.count("FAILED") == 4              # the three broken pairs and the broken module
+    assert "caught: wrong gradient for ['x']" in out
+    assert "caught: wrong gradient for ['w']" in out
+    assert "caught: wrong gradient for ['input']" in out
+    assert "NOT caught" not in out and "unexpected" not in out
+
+
+@pytest.mark.slow
+def test_what_the_network_sees(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    example = load_example("what_the_network_sees")
+    assert example.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert_pngs(tmp_path, [
+        "digits_filters.png", "digits_feature_maps.png", "digits_saliency.png",
+        "digits_grad_cam.png", "shapes_prediction.png", "shapes_saliency.png",
+        "shapes_grad_cam.png", "shapes_grad_cam_per_class.png"])
+    assert "test accuracy" in capsys.readouterr().out
