@@ -1,8 +1,9 @@
 """numcnn: a convolutional-network engine in NumPy with every backward pass written by hand.
 
 Floors (each imports only the ones below it, see DESIGN.md):
-``kernels`` (numba loops) -> ``functional`` (forward/backward pairs) -> ``nn`` -> ``optim``,
-``data`` -> ``train``, ``metrics``, ``io``, ``viz``.
+``kernels`` (numba loops) -> ``functional`` (forward/backward pairs) -> ``nn``, ``models`` ->
+``optim``, ``data``, ``datasets`` -> ``train``, ``metrics``, ``io``, ``predict``,
+``interpret``, ``viz`` (the last three load on first use).
 """
 
 import os
@@ -18,5 +19,14 @@ from .nn.module import no_grad  # noqa: E402
 from .summary import summary  # noqa: E402
 
 __version__ = "0.1.0"
+
+_LAZY = ("viz", "interpret", "predict", "demo", "tour")  # matplotlib etc. load on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'numcnn' has no attribute {name!r}")
 __all__ = ["data", "datasets", "functional", "gradcheck", "io", "metrics", "models", "nn", "optim",
            "train", "manual_seed", "default_rng", "no_grad", "summary", "__version__"]
