@@ -1,6 +1,6 @@
 """The familiar face: PyTorch-shaped modules whose ``backward`` is written out by hand."""
 
-from .container import Sequential
+from .container import ModuleList, Sequential
 from .layers import (
     AvgPool2d,
     BatchNorm1d,
@@ -20,4 +20,4 @@ from .layers import (
 from .loss import CrossEntropyLoss, DiceCELoss, DiceLoss
 from .module import Module, is_grad_enabled, no_grad
 from .parameter import Parameter
-from .segmentation import Concat, ModuleList, Upsample
+from .segmentation import Concat, Upsample

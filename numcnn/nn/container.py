@@ -1,4 +1,4 @@
-"""Sequential: forward through the children in order, backward through them in reverse."""
+"""Containers: ModuleList (registers children "0", "1", ...) and Sequential (a chain)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,18 @@ import numpy as np
 from .module import Module
 
 
-class Sequential(Module):
-    """A chain of modules, named "0", "1", ... as in PyTorch (so state_dict keys match).
+class ModuleList(Module):
+    """A list of sub-modules registered as "0", "1", ... (no forward of its own)."""
 
-    ``backward(dout)`` walks the chain in reverse: dL/d(input of layer k) =
-    layer_k.backward(dL/d(output of layer k)).
-    """
-
-    def __init__(self, *modules: Module):
+    def __init__(self, modules=()):
         super().__init__()
-        for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: argument {i} must be a Module; got "
-                                f"{type(m).__name__}")
-            setattr(self, str(i), m)
+        for m in modules:
+            self.append(m)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        for m in reversed(self._modules.values()):
-            dout = m.backward(dout)
-        return dout
-
-    def append(self, module: Module) -> Sequential:
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: argument {len(self)} must be a Module; "
+                            f"got {type(module).__name__}")
         setattr(self, str(len(self._modules)), module)
         return self
 
@@ -44,3 +30,24 @@ class Sequential(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """A chain of modules, named "0", "1", ... as in PyTorch (so state_dict keys match).
+
+    ``backward(dout)`` walks the chain in reverse: dL/d(input of layer k) =
+    layer_k.backward(dL/d(output of layer k)).
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__(modules)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        for m in reversed(self._modules.values()):
+            dout = m.backward(dout)
+        return dout

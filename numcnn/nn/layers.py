@@ -23,7 +23,20 @@ def _kaiming_uniform(rng, shape: tuple, fan_in: int, dtype) -> Parameter:
     return _uniform(rng, shape, np.sqrt(1.0 / 3.0) * np.sqrt(3.0 / fan_in), dtype)
 
 
-class Conv2d(Module):
+class _WeightBias(Module):
+    """A layer with a ``weight`` and an optional ``bias`` Parameter."""
+
+    def _weight_bias(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.weight.data, (self.bias.data if self.bias is not None else None)
+
+    def _accumulate(self, dw: np.ndarray, db: np.ndarray | None) -> None:
+        """Backward *adds* into the gradients (they sum over calls until zero_grad)."""
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+
+
+class Conv2d(_WeightBias):
     """2-D convolution.  Input (N, C_in, H, W) -> output (N, C_out, Ho, Wo).
 
     weight (C_out, C_in/groups, kh, kw), bias (C_out,); see ``functional.conv2d_forward``.
@@ -47,17 +60,14 @@ class Conv2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input_dtype(x)
-        b = self.bias.data if self.bias is not None else None
-        out, cache = F.conv2d_forward(x, self.weight.data, b, self.stride, self.padding,
+        out, cache = F.conv2d_forward(x, *self._weight_bias(), self.stride, self.padding,
                                       self.dilation, self.groups)
         self._save(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dx, dw, db = F.conv2d_backward(dout, self._saved())
-        self.weight.grad += dw
-        if self.bias is not None:
-            self.bias.grad += db
+        self._accumulate(dw, db)
         return dx
 
     def flops(self, in_shape: tuple, out_shape: tuple) -> int:
@@ -73,7 +83,7 @@ class Conv2d(Module):
                 + (", bias=False" if self.bias is None else ""))
 
 
-class ConvTranspose2d(Module):
+class ConvTranspose2d(_WeightBias):
     """Transposed convolution (learned upsampling).  (N, C_in, H, W) -> (N, C_out, Ho, Wo),
     Ho = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1.
 
@@ -100,8 +110,7 @@ class ConvTranspose2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input_dtype(x)
-        b = self.bias.data if self.bias is not None else None
-        out, cache = F.conv_transpose2d_forward(x, self.weight.data, b, self.stride,
+        out, cache = F.conv_transpose2d_forward(x, *self._weight_bias(), self.stride,
                                                 self.padding, self.output_padding,
                                                 self.dilation, self.groups)
         self._save(cache)
@@ -109,9 +118,7 @@ class ConvTranspose2d(Module):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dx, dw, db = F.conv_transpose2d_backward(dout, self._saved())
-        self.weight.grad += dw
-        if self.bias is not None:
-            self.bias.grad += db
+        self._accumulate(dw, db)
         return dx
 
     def flops(self, in_shape: tuple, out_shape: tuple) -> int:
@@ -124,7 +131,7 @@ class ConvTranspose2d(Module):
                 + (f", output_padding={self.output_padding}" if self.output_padding else ""))
 
 
-class Linear(Module):
+class Linear(_WeightBias):
     """y = x W^T + b.  (N, in_features) -> (N, out_features); weight (out, in)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -138,16 +145,13 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input_dtype(x)
-        out, cache = F.linear_forward(x, self.weight.data,
-                                      self.bias.data if self.bias is not None else None)
+        out, cache = F.linear_forward(x, *self._weight_bias())
         self._save(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dx, dw, db = F.linear_backward(dout, self._saved())
-        self.weight.grad += dw
-        if self.bias is not None:
-            self.bias.grad += db
+        self._accumulate(dw, db)
         return dx
 
     def flops(self, in_shape: tuple, out_shape: tuple) -> int:

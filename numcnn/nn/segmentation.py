@@ -1,4 +1,4 @@
-"""Layers for segmentation networks: upsampling, skip-connection concat, a module list."""
+"""Layers for segmentation networks: upsampling and the skip-connection concat."""
 
 from __future__ import annotations
 
@@ -60,25 +60,3 @@ class Concat(Module):
 
     def backward(self, dout: np.ndarray) -> tuple:
         return F.concat_backward(dout, self._saved())
-
-
-class ModuleList(Module):
-    """A list of sub-modules registered as "0", "1", ... (no forward of its own)."""
-
-    def __init__(self, modules=()):
-        super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def append(self, module: Module) -> ModuleList:
-        setattr(self, str(len(self._modules)), module)
-        return self
-
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
