@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 
@@ -43,6 +44,17 @@ def set_threads(threads: int) -> None:
     except ImportError:  # the environment variables of thread_env() already did it
         return
     _limits.append(threadpool_limits(limits=threads))
+
+
+def cpu_busy_seconds() -> float | None:
+    """CPU-seconds all processes have spent busy since boot (Linux /proc/stat; else None)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def quantiles(xs: list[float]) -> tuple[float, float, float]:
@@ -111,4 +123,6 @@ def serve(setup: Callable[[], tuple[dict, Callable[[dict], dict]]]) -> None:
     send(info)
     for line in sys.stdin:
         if line.strip():
-            send(handle(json.loads(line)))
+            reply = handle(json.loads(line))
+            reply["cpu"] = time.process_time()  # lets the parent tell our load from others'
+            send(reply)

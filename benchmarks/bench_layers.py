@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_layers.py                 # threads 2 then 1, ~1 minute
     .venv/bin/python benchmarks/bench_layers.py --threads 2 --rounds 15
     .venv/bin/python benchmarks/bench_layers.py --quick         # a rough look in ~20 s
+    .venv/bin/python benchmarks/bench_layers.py --baseline /tmp/old  # before/after a change
 
 For each thread count, numcnn and PyTorch each run in a worker process of their own, started
 with every thread pool (numba, OpenBLAS, MKL, OpenMP) sized to that count.  The parent asks
@@ -18,6 +19,7 @@ GFLOP/s       conv: 3 GEMMs of 2*N*F*Ho*Wo*C*kh*kw flops each (forward, dW, dX) 
 %gemm         that rate as a fraction of this machine's float32 GEMM speed (numpy ``@`` on
               a large square matrix, same thread count): how close to the BLAS ceiling we are
 ratio         numcnn time / PyTorch time (below 1: numcnn is faster)
+new/base      numcnn time / the --baseline numcnn's time
 +-            half the interquartile range of the per-call times, in % of the median
 
 PyTorch runs ``y = op(x)`` then ``y.backward(g)`` with x and the weights requiring grad
@@ -36,7 +38,7 @@ import time
 from dataclasses import dataclass
 from time import perf_counter
 
-from _timing import Worker, WorkerError, quantiles, serve, set_threads, thread_env
+from _timing import Worker, WorkerError, cpu_busy_seconds, quantiles, serve, set_threads, thread_env
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,8 @@ def worker_main(engine: str, threads: int, target: float, cases: list[Case]) -> 
         if engine == "numcnn":
             gemm_gflops(1)
         info = {"engine": engine, "threads": threads}
+        if engine == "numcnn":
+            info["from"] = os.path.dirname(os.path.dirname(sys.modules["numcnn"].__file__))
         if engine == "torch":
             info["torch"] = sys.modules["torch"].__version__
 
@@ -206,11 +210,18 @@ def worker_main(engine: str, threads: int, target: float, cases: list[Case]) -> 
 
 
 # ---------------------------------------------------------------------------------- the parent
-def measure(threads: int, rounds: int, target: float, cases: list[Case], with_torch: bool):
+def measure(threads: int, rounds: int, target: float, cases: list[Case], with_torch: bool,
+            baseline: str | None = None):
     env = thread_env(threads)
     common = ["--threads", str(threads), "--target", str(target),
               "--cases", ",".join(str(CASES.index(c)) for c in cases)]
     workers = {"numcnn": Worker(__file__, ["--worker", "numcnn", *common], env)}
+    if baseline:  # the numcnn package found in that directory, e.g. an older checkout
+        base_env = dict(env, PYTHONPATH=os.pathsep.join(
+            p for p in (os.path.abspath(baseline), env.get("PYTHONPATH")) if p))
+        workers["baseline"] = Worker(__file__, ["--worker", "numcnn", *common], base_env)
+        if workers["baseline"].info["from"] == workers["numcnn"].info["from"]:
+            raise SystemExit(f"--baseline {baseline}: no numcnn package there")
     torch_note = "not requested (--no-torch)"
     if with_torch:
         try:
@@ -221,13 +232,18 @@ def measure(threads: int, rounds: int, target: float, cases: list[Case], with_to
     samples = {(eng, i): {"fwd": [], "bwd": [], "tot": []}
                for eng in workers for i in range(len(cases))}
     gemm = []
+    cpu = {}  # each worker's CPU time at its first and last answer
+    t0, busy0 = time.perf_counter(), cpu_busy_seconds()
     try:
         for r in range(rounds):
-            gemm.append(workers["numcnn"].ask(cmd="gemm")["gflops"])
+            res = workers["numcnn"].ask(cmd="gemm")
+            gemm.append(res["gflops"])
+            cpu.setdefault("numcnn", [res["cpu"], res["cpu"]])[1] = res["cpu"]
             for i in range(len(cases)):
                 order = list(workers) if r % 2 == 0 else list(workers)[::-1]
                 for eng in order:
                     res = workers[eng].ask(cmd="run", case=i)
+                    cpu.setdefault(eng, [res["cpu"], res["cpu"]])[1] = res["cpu"]
                     s = samples[eng, i]
                     s["fwd"] += res["fwd"]
                     s["bwd"] += res["bwd"]
@@ -236,22 +252,38 @@ def measure(threads: int, rounds: int, target: float, cases: list[Case], with_to
     finally:
         for w in workers.values():
             w.close()
-    return samples, quantiles(gemm)[1], torch_note, list(workers)
+    # how busy the machine was with *other* processes while we measured (0 = quiet)
+    others = None
+    busy1 = cpu_busy_seconds()
+    if busy0 is not None and busy1 is not None:
+        ours = sum(last - first for first, last in cpu.values())
+        wall = time.perf_counter() - t0
+        others = max(0.0, (busy1 - busy0 - ours) / (wall * os.cpu_count()))
+    if baseline:
+        torch_note += f"; baseline: numcnn from {workers['baseline'].info['from']}"
+    return samples, quantiles(gemm)[1], torch_note, list(workers), others
 
 
-def report(threads, cases, samples, gemm, torch_note, engines) -> list[dict]:
+def report(threads, cases, samples, gemm, torch_note, engines, others) -> list[dict]:
     print(f"\n== {threads} thread{'s' if threads > 1 else ''}: machine float32 GEMM "
           f"({GEMM_N}^3, numpy @) {gemm:.1f} GFLOP/s; PyTorch: {torch_note}")
+    if others is not None:
+        warn = ("  <- the machine was busy: rerun when quiet (multi-threaded BLAS slows down "
+                "many-fold when it must share cores)" if others > 0.1 else "")
+        print(f"   other processes used {100 * others:.0f}% of the CPUs meanwhile{warn}")
     has_torch = "torch" in engines
     head = (f"{'case':34s} {'numcnn ms':>9s} {'(fwd / bwd)':>15s} {'+-':>4s} {'GFLOP/s':>7s} "
             f"{'%gemm':>5s}")
     if has_torch:
         head += f" | {'torch ms':>8s} {'(fwd / bwd)':>15s} {'+-':>4s} {'GFLOP/s':>7s} {'ratio':>6s}"
+    if "baseline" in engines:
+        head += f" | {'base ms':>8s} {'(fwd / bwd)':>15s} {'new/base':>8s}"
     print(head)
     print("-" * len(head))
+    engines = [e for e in ("numcnn", "torch", "baseline") if e in engines]
     rows = []
     for i, case in enumerate(cases):
-        row = {"case": case.name, "threads": threads, "gemm_gflops": gemm}
+        row = {"case": case.name, "threads": threads, "gemm_gflops": gemm, "others": others}
         line = f"{case.name:34s}"
         for eng in engines:
             s = samples[eng, i]
@@ -266,10 +298,14 @@ def report(threads, cases, samples, gemm, torch_note, engines) -> list[dict]:
             if eng == "numcnn":
                 pct = f"{100 * rate / gemm:4.0f}%" if case.flops else f"{'-':>5s}"
                 line += f" {med * 1e3:9.2f} {split:>15s} {spread:>4s} {rate_s} {pct}"
-            else:
+            elif eng == "torch":
                 ratio = row["numcnn"]["ms"] / row["torch"]["ms"]
                 row["ratio"] = ratio
                 line += f" | {med * 1e3:8.2f} {split:>15s} {spread:>4s} {rate_s} {ratio:5.2f}x"
+            else:
+                speedup = row["numcnn"]["ms"] / row[eng]["ms"]
+                row["vs_baseline"] = speedup
+                line += f" | {med * 1e3:8.2f} {split:>15s} {speedup:7.2f}x"
         print(line)
         rows.append(row)
     return rows
@@ -283,6 +319,9 @@ def main(argv=None) -> None:
     p.add_argument("--only", default="", help="run only the cases whose name contains this")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="also time the numcnn package in DIR (e.g. `git archive HEAD | tar -x "
+                        "-C DIR`) to show before/after")
     # worker mode (internal): the parent starts this script again with these
     p.add_argument("--worker", choices=["numcnn", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--target", type=float, default=0.1, help=argparse.SUPPRESS)
@@ -306,7 +345,7 @@ def main(argv=None) -> None:
         print("  note: the machine is busy; timings will be noisy (compare ratios, or rerun)")
     results = []
     for t in (int(s) for s in args.threads.split(",")):
-        res = measure(t, rounds, target, cases, not args.no_torch)
+        res = measure(t, rounds, target, cases, not args.no_torch, args.baseline)
         results += report(t, cases, *res)
     if args.json:
         with open(args.json, "w") as f:
