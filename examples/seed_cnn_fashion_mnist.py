@@ -3,12 +3,27 @@
 The article's network (conv 3x3 -> 32, ReLU, pool, conv 3x3 -> 64, ReLU, pool, linear; here
 ``numcnn.models.SeedCNN`` without the article's ReLU on the logits) is trained with its
 settings: Adam, learning rate 1e-3, batches of 64, shuffled every epoch, cross-entropy.
+One addition: the pixels are standardised (zero mean, unit variance, statistics of the
+training images), which lifted the test accuracy after 5 epochs from 89.8% to 91.2% here;
+``--no-normalize`` feeds the raw [0, 1] pixels instead.
 
 Data: 5 000 of the 60 000 Fashion-MNIST training images are held out as a validation set
 (for the learning curves); the model trains on the other 55 000.  The official 10 000 test
 images are used once, at the end, for the reported accuracy and the confusion matrix.
 
-Measured (full mode, seed 0, 2 shared cores): TO BE FILLED IN
+Measured (full mode, seed 0, 2 cores shared with other jobs):
+
+- default: validation accuracy 0.878, 0.907, 0.917, 0.917, 0.920 after epochs 1-5;
+  **test accuracy 0.912** (test loss 0.249); 214 s of training (42 s/epoch), 220 s in all.
+  On a quiet machine an epoch takes 33-36 s (about 3 minutes for 5 epochs); under load it
+  took up to 4 minutes per epoch.  Full mode does not fit in 3 minutes on 2 busy cores.
+- ``--no-normalize`` (the article exactly): validation 0.858 ... 0.908, test accuracy 0.898
+  after 5 epochs.  (The same network in PyTorch, same settings, raw pixels: test 0.906 after 5
+  epochs, 0.91 from epoch 6-7; standardised pixels: 0.911-0.913 after 5 epochs, two seeds.)
+- Shirt (0.81), T-shirt/top (0.83), Coat (0.83) and Pullover (0.85) are the hard classes:
+  they are confused with each other; trousers, bags, sandals and boots are above 0.97.
+- ``--dataset digits`` (1238 training, 200 validation, 359 test images, 20 epochs): test
+  accuracy 0.975 in 24 s.
 
 Writes to ``runs/seed_cnn_fashion_mnist/`` (or ``--out``): ``learning_curves.png``,
 ``confusion_matrix.png``, ``history.json`` and ``metrics.json``.
@@ -52,12 +67,18 @@ def load(dataset: str, quick: bool, seed: int):
 
 
 def run(out: str, dataset: str = "fashion", epochs: int | None = None, seed: int = 0,
-        quick: bool = False, quiet: bool = False) -> dict:
+        quick: bool = False, quiet: bool = False, normalize: bool = True) -> dict:
     """Train, test and plot; return the metrics written to ``metrics.json``."""
     t_start = time.perf_counter()
     if epochs is None:
         epochs = 1 if quick else (5 if dataset == "fashion" else 20)
     (x_tr, y_tr), (x_val, y_val), (x_test, y_test), names = load(dataset, quick, seed)
+    if normalize:
+        # zero mean, unit variance, with statistics of the training images only; done once
+        # on the arrays rather than per sample in the loader, since it never changes
+        mean, std = data.compute_mean_std(x_tr)
+        x_tr, x_val, x_test = ((a - mean[:, None, None]) / std[:, None, None]
+                               for a in (x_tr, x_val, x_test))
 
     # the article's settings: batches of 64, reshuffled every epoch, Adam with lr 1e-3
     train_loader = data.DataLoader(data.ArrayDataset(x_tr, y_tr), 64, shuffle=True, seed=seed)
@@ -76,7 +97,7 @@ def run(out: str, dataset: str = "fashion", epochs: int | None = None, seed: int
     cm = test["confusion_matrix"]
     per_class = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
     result = {
-        "dataset": dataset, "quick": quick,
+        "dataset": dataset, "quick": quick, "normalize": normalize,
         "test_accuracy": float(test["accuracy"]), "test_loss": float(test["loss"]),
         "val_accuracy_per_epoch": [float(v) for v in history["val_accuracy"]],
         "per_class_test_accuracy": {n: float(a) for n, a in zip(names, per_class)},
@@ -110,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a tiny run, for smoke tests")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-normalize", dest="normalize", action="store_false",
+                        help="feed the raw [0, 1] pixels, as the article's code may have")
     args = parser.parse_args(argv)
-    r = run(args.out, args.dataset, args.epochs, args.seed, args.quick, args.quiet)
+    r = run(args.out, args.dataset, args.epochs, args.seed, args.quick, args.quiet,
+            args.normalize)
     print(f"{r['model']} on {r['n_train']} {r['dataset']} images, {r['epochs']} epochs in "
           f"{r['train_seconds']:.0f}s ({r['seconds_per_epoch']:.0f}s/epoch)")
     print("validation accuracy by epoch: "

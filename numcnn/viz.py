@@ -60,9 +60,8 @@ def plot_history(history, path=None, title: str = "Learning curves") -> Figure:
 def plot_segmentation(image: np.ndarray, target: np.ndarray, pred: np.ndarray,
                       num_classes: int | None = None, path=None,
                       title: str | None = None) -> Figure:
-    """Four panels: image, ground truth, prediction, and errors (each wrong pixel coloured
-    by the class that was *missed*; for two classes: false positives red, false negatives
-    blue).
+    """Four panels: image, ground truth, prediction, and errors (wrong pixels in yellow; for
+    two classes: false positives red, false negatives blue).
 
     image (C, H, W) or (H, W); target, pred (H, W) ints."""
     num_classes = num_classes or int(max(target.max(), pred.max())) + 1
