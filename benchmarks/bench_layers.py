@@ -11,6 +11,10 @@ For each thread count, numcnn and PyTorch each run in a worker process of their 
 with every thread pool (numba, OpenBLAS, MKL, OpenMP) sized to that count.  The parent asks
 them in turn for one round of timings per case, alternating which engine goes first, so that
 machine noise falls on both; the table shows medians over all the calls of all rounds.
+Between rounds the parent pauses until the last worker's threads have stopped spinning
+(``SETTLE``), and it reports how much CPU *other* processes used meanwhile: above ~10%,
+rerun when the machine is quiet, because a multi-threaded GEMM that must share its cores
+slows down many-fold (OpenBLAS threads busy-wait for each other).
 
 Columns
 -------
@@ -85,6 +89,11 @@ CASES = [
     Case("maxpool", N=64, C=32, H=28, W=28, k=2),
 ]
 GEMM_N = 2048  # the machine's float32 GEMM speed is measured on (GEMM_N x GEMM_N) @ (same)
+# Pause after a worker's round before the next worker starts.  After a GEMM, OpenBLAS's
+# worker thread spins for about 0.11 s (2**28 cycles) before it sleeps, so without the
+# pause the first ~0.1 s of PyTorch's round would run with one of its cores taken (measured:
+# PyTorch up to 2x slower).  PyTorch's own threads spin for under 10 ms.
+SETTLE = {"numcnn": 0.15, "baseline": 0.15, "torch": 0.02}
 
 
 def make_arrays(case: Case):
@@ -194,15 +203,18 @@ def worker_main(engine: str, threads: int, target: float, cases: list[Case]) -> 
             info["torch"] = sys.modules["torch"].__version__
 
         def handle(req: dict) -> dict:
+            # "cpu": this process's CPU time, so the parent can tell our load from others'
+            if req["cmd"] == "ping":
+                return {"cpu": time.process_time()}
             if req["cmd"] == "gemm":
-                return {"gflops": gemm_gflops()}
+                return {"gflops": gemm_gflops(), "cpu": time.process_time()}
             i = req["case"]
             fwd, bwd = [], []
             for _ in range(reps[i]):
                 t0, t1, t2 = steps[i]()
                 fwd.append(t1 - t0)
                 bwd.append(t2 - t1)
-            return {"fwd": fwd, "bwd": bwd}
+            return {"fwd": fwd, "bwd": bwd, "cpu": time.process_time()}
 
         return info, handle
 
@@ -232,23 +244,24 @@ def measure(threads: int, rounds: int, target: float, cases: list[Case], with_to
     samples = {(eng, i): {"fwd": [], "bwd": [], "tot": []}
                for eng in workers for i in range(len(cases))}
     gemm = []
-    cpu = {}  # each worker's CPU time at its first and last answer
+    cpu = {eng: [w.ask(cmd="ping")["cpu"]] * 2 for eng, w in workers.items()}  # first, last
     t0, busy0 = time.perf_counter(), cpu_busy_seconds()
     try:
         for r in range(rounds):
             res = workers["numcnn"].ask(cmd="gemm")
             gemm.append(res["gflops"])
-            cpu.setdefault("numcnn", [res["cpu"], res["cpu"]])[1] = res["cpu"]
+            cpu["numcnn"][1] = res["cpu"]
+            time.sleep(SETTLE["numcnn"])
             for i in range(len(cases)):
                 order = list(workers) if r % 2 == 0 else list(workers)[::-1]
                 for eng in order:
                     res = workers[eng].ask(cmd="run", case=i)
-                    cpu.setdefault(eng, [res["cpu"], res["cpu"]])[1] = res["cpu"]
+                    cpu[eng][1] = res["cpu"]
                     s = samples[eng, i]
                     s["fwd"] += res["fwd"]
                     s["bwd"] += res["bwd"]
                     s["tot"] += [f + b for f, b in zip(res["fwd"], res["bwd"])]
-                    time.sleep(0.005)  # let the idle pool's threads stop spinning
+                    time.sleep(SETTLE[eng])  # let this worker's threads stop spinning
     finally:
         for w in workers.values():
             w.close()

@@ -14,7 +14,23 @@ puts the learning curves side by side: loss on the training set (measured in eva
 the un-augmented images, so that it is comparable with the validation loss) against the
 validation loss.  The gap between the two is the overfitting each trick is meant to shrink.
 
-Measured (full mode, seed 0, 2 shared cores): TO BE FILLED IN
+Measured (full mode, seed 0; 32-36 s in all on 2 shared cores, once 227 s when the
+neighbours were busy):
+
+    variant        final val acc   final val loss   final train loss
+    plain          0.919           0.358            0.011
+    augment        0.936           0.290            0.139
+    weight decay   0.914           0.347            0.037
+    dropout        0.916           0.313            0.027
+
+The plain network learns its 100 digits perfectly (training loss 0.01) while its validation
+loss stalls at 0.36 from epoch ~50: that gap is overfitting.  The one-pixel shifts close it
+most (and are still improving at epoch 150); dropout helps a little; AdamW's decay, which
+shrinks each weight by lr * weight_decay = 5e-4 per step, hardly at all.  Over seeds 0, 1, 2
+(three draws of the 100 digits) the mean final validation loss is 0.39 plain, 0.31 augment,
+0.37 weight decay, 0.35 dropout, and the accuracy 0.892, 0.912, 0.895, 0.907: the order of
+the losses held in every seed, but one accuracy point is only 3.6 of the 359 validation
+digits.  With 300 training digits all four variants end within 1 point (0.95-0.96).
 
 Writes to ``runs/generalisation/`` (or ``--out``): ``learning_curves.png`` and
 ``metrics.json``.  Run: ``python examples/generalisation.py`` (``--quick``: smoke run).
