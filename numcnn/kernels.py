@@ -66,6 +66,27 @@ def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
         w_first = w_lo * sw + j * dw - pw  # input column read by output column w_lo
         row = cols[r]
         for n in range(N):
+            if sh == 1 and sw == 1 and Wo == W and h_lo < h_hi and w_lo < w_hi:
+                # "Same" convolution: output rows h_lo..h_hi-1 read input rows that follow
+                # each other with the same pitch W, so they are ONE contiguous copy (from
+                # output pixel (h_lo, w_lo) to (h_hi-1, w_hi-1)).  That copy also fills the
+                # first w_lo and last W-w_hi columns of each row with pixels of the
+                # neighbouring row; the loop below overwrites them with the padding's 0s.
+                out = u((n * Ho + h_lo) * Wo + w_lo)
+                src = u(((n * C + c) * H + h_lo - ph + i * dh) * W + w_first)
+                for k in range(u((h_hi - h_lo - 1) * W + w_hi - w_lo)):
+                    row[out + k] = xf[src + k]
+                for oh in range(Ho):
+                    out = u((n * Ho + oh) * Wo)
+                    if oh < h_lo or oh >= h_hi:
+                        for k in range(u(Wo)):
+                            row[out + k] = 0
+                    else:
+                        for k in range(u(w_lo)):
+                            row[out + k] = 0
+                        for k in range(u(w_hi), u(Wo)):
+                            row[out + k] = 0
+                continue
             for oh in range(Ho):
                 out = u((n * Ho + oh) * Wo)  # this output row's start in `row`
                 if oh < h_lo or oh >= h_hi:  # the tap reads a padding row
