@@ -1,23 +1,12 @@
 """The training examples in ``examples/`` (quick mode): they run, write their figures and a
 ``metrics.json`` whose numbers make sense.  The full runs take minutes; these take seconds."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def load_example(name: str):
-    """Import ``examples/<name>.py`` as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from examples_util import PNG, load_example
 
 
 def read_outputs(out: Path, figures: list[str]) -> dict:
