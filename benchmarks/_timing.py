@@ -19,6 +19,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+# Pause after a worker's round before the next worker starts.  After a GEMM, OpenBLAS's
+# worker thread spins for about 0.11 s (2**28 cycles) before it sleeps, so without the
+# pause the first ~0.1 s of PyTorch's round would run with one of its cores taken (measured:
+# PyTorch up to 2x slower).  PyTorch's own threads spin for under 10 ms.
+SETTLE = {"numcnn": 0.15, "baseline": 0.15, "torch": 0.02}  # seconds, per engine
+
 
 def thread_env(threads: int) -> dict[str, str]:
     """A copy of the environment that sizes every thread pool to ``threads`` at start-up."""

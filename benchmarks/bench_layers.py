@@ -42,7 +42,16 @@ import time
 from dataclasses import dataclass
 from time import perf_counter
 
-from _timing import Worker, WorkerError, cpu_busy_seconds, quantiles, serve, set_threads, thread_env
+from _timing import (
+    SETTLE,
+    Worker,
+    WorkerError,
+    cpu_busy_seconds,
+    quantiles,
+    serve,
+    set_threads,
+    thread_env,
+)
 
 
 @dataclass(frozen=True)
@@ -89,11 +98,6 @@ CASES = [
     Case("maxpool", N=64, C=32, H=28, W=28, k=2),
 ]
 GEMM_N = 2048  # the machine's float32 GEMM speed is measured on (GEMM_N x GEMM_N) @ (same)
-# Pause after a worker's round before the next worker starts.  After a GEMM, OpenBLAS's
-# worker thread spins for about 0.11 s (2**28 cycles) before it sleeps, so without the
-# pause the first ~0.1 s of PyTorch's round would run with one of its cores taken (measured:
-# PyTorch up to 2x slower).  PyTorch's own threads spin for under 10 ms.
-SETTLE = {"numcnn": 0.15, "baseline": 0.15, "torch": 0.02}
 
 
 def make_arrays(case: Case):

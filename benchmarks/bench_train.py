@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from time import perf_counter
 
 import numpy as np
-from _timing import Worker, WorkerError, quantiles, serve, set_threads, thread_env
+from _timing import SETTLE, Worker, WorkerError, quantiles, serve, set_threads, thread_env
 
 MODELS = {
     "seed CNN  N=64 3x28x28": dict(kind="seedcnn", N=64, C=3, H=28, classes=10),
@@ -114,6 +115,7 @@ def measure(threads: int, rounds: int, steps: int) -> dict[str, dict[str, list[f
             for engine in order:
                 for name, ts in workers[engine].ask(round=r).items():
                     samples[engine][name] += ts
+                time.sleep(SETTLE[engine])  # let this worker's threads stop spinning
     finally:
         for w in workers.values():
             w.close()

@@ -3,7 +3,7 @@
 1. Every code reference resolves: dotted ``numcnn.*`` names in inline code (the module is
    imported and each further part looked up with getattr), ``tests/<file>.py::<test>``
    references (the test function is found in the file's AST), repository paths in inline
-   code (``numcnn/kernels.py``), and relative Markdown links between files (with their
+   code (``numcnn/kernels/conv.py``), and relative Markdown links between files (with their
    ``#anchor`` when they point into a Markdown page).
 2. Every fenced block whose info string is ``python run`` executes without error, in a
    fresh namespace, in a temporary working directory, with ``MPLBACKEND=Agg``.  Plain

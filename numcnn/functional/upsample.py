@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _upsample_kernels as kernels
+from .. import kernels
 from ._validate import dout_array, float_array, pair
 
 

@@ -1,4 +1,4 @@
-"""Upsampling loops (numba).  Kept beside ``kernels.py`` for now; merged into it later."""
+"""Nearest and bilinear upsampling loops, one thread per (n, c) plane."""
 
 from __future__ import annotations
 
