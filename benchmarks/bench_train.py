@@ -23,7 +23,6 @@ import sys
 import time
 from time import perf_counter
 
-import numpy as np
 from _timing import SETTLE, Worker, WorkerError, quantiles, serve, set_threads, thread_env
 
 MODELS = {
@@ -33,6 +32,8 @@ MODELS = {
 
 
 def _data(spec: dict):
+    import numpy as np  # here, not at the top: the numcnn worker imports numcnn first
+
     rng = np.random.default_rng(0)
     x = rng.standard_normal((spec["N"], spec["C"], spec["H"], spec["H"])).astype(np.float32)
     shape = (spec["N"],) if spec["kind"] == "seedcnn" else (spec["N"], spec["H"], spec["H"])
@@ -78,7 +79,7 @@ def worker_main(engine: str, threads: int, steps: int) -> None:
         make = numcnn_step if engine == "numcnn" else torch_step
         if engine == "torch":
             import torch  # noqa: F401  (so set_threads sees it)
-        else:
+        else:  # before NumPy, so that numcnn's thread settings (OpenBLAS's spin) apply
             import numcnn  # noqa: F401
         set_threads(threads)
         fns = {name: make(spec) for name, spec in MODELS.items()}

@@ -8,10 +8,15 @@ Floors (each imports only the ones below it, see DESIGN.md):
 
 import os
 
-# numba's OpenMP threads and OpenBLAS's threads share 2 cores on small machines; when both
-# spin-wait after a parallel region each steals the other's core (a training step measured
-# 1.8x slower).  This must be set before numba or BLAS start their thread pools.
+# numba's OpenMP threads and OpenBLAS's threads share 2 cores on small machines; a thread
+# that spin-waits after its parallel region steals a core from the other pool's next one.
+# OMP_WAIT_POLICY: numba's threads sleep at once (a training step measured 1.8x slower
+# without).  OPENBLAS_THREAD_TIMEOUT: OpenBLAS's workers spin 2**12 cycles, not 2**28
+# (~0.1 s), after a GEMM (a U-Net step measured 10-15% faster).  Both are read when the
+# thread pool starts: OpenBLAS's when NumPy is first imported, so the second takes effect
+# only if numcnn is imported before NumPy, or is set in the shell (docs/performance.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
 
 from . import data, datasets, functional, gradcheck, io, metrics, models, nn, optim, train  # noqa: E402,E501
 from ._random import default_rng, manual_seed  # noqa: E402

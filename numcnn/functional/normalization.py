@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ._validate import dout_array, float_array, same_dtype
-
-
-def _channel_view(a: np.ndarray, ndim: int) -> np.ndarray:
-    """A per-channel vector (C,) shaped to broadcast against (N, C) or (N, C, H, W)."""
-    return a.reshape(1, -1, *([1] * (ndim - 2)))
 
 
 def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
@@ -27,6 +23,8 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     update them in place: running = (1 - momentum) * running + momentum * batch_stat, with
     the *unbiased* variance var * M / (M - 1) for running_var.
     eval: normalise with running_mean / running_var.
+    The loops are numba kernels (``numcnn.kernels.norm``): two passes for the statistics
+    (float64 sums), one for the output; tests/reference.py has the same formulas in NumPy.
 
     Parameters
     ----------
@@ -45,15 +43,13 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     if gamma.shape != (C,) or beta.shape != (C,):
         raise ValueError(f"{op}: expected {C} channels at axis 1 of x {x.shape} to match gamma "
                          f"{gamma.shape} and beta {beta.shape}")
-    axes = (0, *range(2, x.ndim))
     M = x.size // C
+    x3 = x.reshape(x.shape[0], C, -1)  # (N, C, L): L = H*W, or 1 for (N, C) input
     if training:
         if M < 2:
             raise ValueError(f"{op}: training needs more than one value per channel to "
                              f"estimate a variance; got input of shape {x.shape}")
-        mu = x.mean(axis=axes)
-        xc = x - _channel_view(mu, x.ndim)
-        var = np.square(xc).mean(axis=axes)
+        mu, var = kernels.channel_mean_var(x3)                  # float64, two-pass
         if running_mean is not None and running_var is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mu
@@ -62,12 +58,12 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: eval mode needs running_mean and running_var")
-        mu, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
-        xc = x - _channel_view(mu, x.ndim)
-    inv_std = 1.0 / np.sqrt(var + eps)
-    xhat = xc * _channel_view(inv_std, x.ndim)
-    out = xhat * _channel_view(gamma, x.ndim) + _channel_view(beta, x.ndim)
-    return out, (xhat, inv_std, gamma, training)
+        mu, var = running_mean.astype(np.float64), running_var.astype(np.float64)
+    mu = mu.astype(x.dtype)
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    # out = xhat * gamma + beta with xhat = (x - mu) * inv_std, in one pass
+    out = kernels.batch_norm_apply(x3, mu, inv_std * gamma, beta)
+    return out.reshape(x.shape), (x3, x.shape, mu, inv_std, gamma, training)
 
 
 def batch_norm_backward(dout: np.ndarray, cache):
@@ -77,24 +73,30 @@ def batch_norm_backward(dout: np.ndarray, cache):
     training:  dx = (inv_std / M) * (M g - sum_k g_k - xhat * sum_k g_k xhat_k)
                (mu and var depend on x, hence the two correction terms);
     eval:      dx = g * inv_std  (the running statistics are constants).
+    Since sum_k g_k = gamma * dbeta and sum_k g_k xhat_k = gamma * dgamma, dx is
+    a * dy + b * (x - mu) + c per channel, with a = gamma * inv_std, b = -a * inv_std *
+    dgamma / M, c = -a * dbeta / M: two passes over the data (the sums, then dx).
 
     Returns
     -------
     dx : x's shape;  dgamma : (C,);  dbeta : (C,)
     """
-    xhat, inv_std, gamma, training = cache
-    dout = dout_array("batch_norm_backward", dout, xhat.shape, xhat.dtype)
-    axes = (0, *range(2, xhat.ndim))
-    M = xhat.size // xhat.shape[1]
-    dbeta = dout.sum(axis=axes)
-    dgamma = (dout * xhat).sum(axis=axes)
-    scale = _channel_view(gamma * inv_std, xhat.ndim)
-    if not training:
-        return dout * scale, dgamma, dbeta
-    # sum_k g_k = gamma * dbeta and sum_k g_k xhat_k = gamma * dgamma: reuse the two sums
-    dx = dout - _channel_view(dbeta / M, xhat.ndim) - xhat * _channel_view(dgamma / M, xhat.ndim)
-    dx *= scale
-    return dx, dgamma, dbeta
+    x3, x_shape, mu, inv_std, gamma, training = cache
+    N, C, L = x3.shape
+    dout = dout_array("batch_norm_backward", dout, x_shape, x3.dtype)
+    d3 = dout.reshape(N, C, L)
+    M = N * L
+    s_dy, s_dyx = kernels.channel_grad_sums(d3, x3, mu.astype(np.float64))
+    dbeta = s_dy.astype(x3.dtype)
+    dgamma = (s_dyx * inv_std).astype(x3.dtype)
+    a = gamma * inv_std
+    if training:
+        b = (-a * inv_std * dgamma / M).astype(x3.dtype)
+        c = (-a * dbeta / M).astype(x3.dtype)
+    else:
+        b = c = np.zeros(C, dtype=x3.dtype)
+    dx = kernels.batch_norm_grad(d3, x3, mu, a, b, c)
+    return dx.reshape(dout.shape), dgamma, dbeta
 
 
 def dropout_forward(x: np.ndarray, p: float = 0.5, training: bool = True,
