@@ -18,7 +18,8 @@ def conv_case(draw):
     cg, fg = draw(st.integers(1, 4 // groups)), draw(st.integers(1, 4 // groups))
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     H, W = draw(small), draw(small)
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    # stride 1 half the time: backward then takes its other dx path (a flipped-kernel conv)
+    stride = (1, 1) if draw(st.booleans()) else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     assume(H + 2 * padding[0] >= dilation[0] * (kh - 1) + 1)
@@ -45,6 +46,32 @@ def test_conv2d_matches_loops(case):
         assert db is None
     else:
         np.testing.assert_allclose(db, rdb, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("C, F_out, N, H, kw", [
+    (4, 2, 2, 7, dict(padding=1)),                          # F < C: dx by flipped conv
+    (3, 3, 2, 6, dict(padding=(2, 0), dilation=(2, 1))),    # F == C, dilated
+    (4, 4, 1, 5, dict(padding=(3, 1), groups=2)),           # p > d*(k-1) on one axis: col2im
+    (2, 4, 2, 7, dict(padding=1)),                          # F > C: col2im
+    (4, 2, 2, 8, dict(stride=2, padding=1)),                # stride 2: col2im
+    (8, 6, 4, 64, dict(padding=1)),                         # chunked (im2col > 8 MB), flipped
+    (6, 8, 4, 64, dict(padding=1, dilation=2)),             # chunked, col2im
+])
+def test_conv2d_backward_both_dx_paths_match_loops(C, F_out, N, H, kw):
+    """Each way backward computes dx (col2im of W^T dY, or a convolution of dout with the
+    flipped kernel), with and without chunks, against the loop reference."""
+    rng = np.random.default_rng(C * 100 + F_out)
+    groups = kw.get("groups", 1)
+    x = rng.standard_normal((N, C, H, H))
+    w = rng.standard_normal((F_out, C // groups, 3, 3))
+    out, cache = F.conv2d_forward(x, w, None, **kw)
+    dy = rng.standard_normal(out.shape)
+    dx, dw, _ = F.conv2d_backward(dy, cache)
+    pairs = {k: (v, v) if isinstance(v, int) else v for k, v in kw.items() if k != "groups"}
+    full = dict(stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=groups) | pairs
+    rdx, rdw, _ = ref.conv2d_backward(dy, x, w, **full)
+    np.testing.assert_allclose(dx, rdx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-10, atol=1e-10)
 
 
 @given(conv_case())

@@ -105,6 +105,19 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     Wo = out_size(op, W, kw, sw, pw, dw, "W")
 
     geom = (kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    out, kept_cols, chunks = _conv_gemm(x, w, b, geom, groups)
+    cache = (x, w, b is not None, kept_cols, geom, groups, chunks)
+    return out, cache
+
+
+def _conv_gemm(x, w, b, geom, groups):
+    """The forward's arithmetic on validated arguments: im2col + GEMM + bias, by chunks.
+
+    Returns out (N, F, Ho, Wo), the one chunk's columns (None when there were several:
+    backward rebuilds them) and the chunks.
+    """
+    N, C = x.shape[:2]
+    F, kh, kw, Ho, Wo = w.shape[0], *geom[:2], *geom[-2:]
     w_mat = w.reshape(F, -1)
     bias = b if b is not None else np.zeros(F, dtype=x.dtype)
     out = np.empty((N, F, Ho * Wo), dtype=x.dtype)
@@ -113,10 +126,15 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
         cols = kernels.im2col(x[s], *geom)                             # (C*kh*kw, n*Ho*Wo)
         y_mat = _block_matmul(w_mat, cols, groups)                     # (F, n*Ho*Wo)
         kernels.cn_to_nchw(y_mat, s.stop - s.start, bias, out=out[s])  # + b, in NCHW order
-    # one chunk: keep its columns for the backward pass; several: backward rebuilds them
-    kept_cols = cols if len(chunks) == 1 else None
-    cache = (x, w, b is not None, kept_cols, geom, groups, chunks)
-    return out.reshape(N, F, Ho, Wo), cache
+    return out.reshape(N, F, Ho, Wo), (cols if len(chunks) == 1 else None), chunks
+
+
+def _flipped(w, groups):
+    """w (F, C/g, kh, kw) -> w' (C, F/g, kh, kw) with w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]
+    (within each group): the kernel of the convolution that maps dout to dx."""
+    F, Cg, kh, kw = w.shape
+    wg = w.reshape(groups, F // groups, Cg, kh, kw).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(wg.reshape(groups * Cg, F // groups, kh, kw)[:, :, ::-1, ::-1])
 
 
 def conv2d_backward(dout: np.ndarray, cache):
@@ -124,6 +142,12 @@ def conv2d_backward(dout: np.ndarray, cache):
 
     With dY_mat = dout as (F, N*Ho*Wo):  dW_mat = dY_mat @ X_col^T,  dX_col = W_mat^T @ dY_mat,
     dx = col2im(dX_col) (overlapping windows add up),  db[f] = sum_{n, oh, ow} dout[n, f, oh, ow].
+
+    For stride 1 the same dx is a convolution of dout with the flipped kernel:
+    dx[n, c, h, w] = sum_{f, i, j} w[f, c, kh-1-i, kw-1-j] * dout_pad[n, f, h + i*d_h,
+    w + j*d_w], dout padded by d*(k-1) - p.  When F <= C its GEMM is the smaller one
+    (F*kh*kw rows of columns instead of C*kh*kw, and no scatter-add), so that is how dx is
+    computed then (docs/convolution.md, "dx as a convolution").
 
     Parameters
     ----------
@@ -136,11 +160,18 @@ def conv2d_backward(dout: np.ndarray, cache):
     x, w, has_bias, kept_cols, geom, groups, chunks = cache
     N, C, H, W = x.shape
     F = w.shape[0]
-    Ho, Wo = geom[-2:]
+    kh, kw, sh, sw, ph, pw, dh, dw_, Ho, Wo = geom
     dout = dout_array("conv2d_backward", dout, (N, F, Ho, Wo), w.dtype)
 
+    # pads of the flipped convolution: d*(k-1) - p, which must not be negative
+    fph, fpw = dh * (kh - 1) - ph, dw_ * (kw - 1) - pw
+    dx_by_conv = sh == sw == 1 and F <= C and fph >= 0 and fpw >= 0
+    if dx_by_conv:
+        dx, _, _ = _conv_gemm(dout, _flipped(w, groups), None,
+                              (kh, kw, 1, 1, fph, fpw, dh, dw_, H, W), groups)
+    else:
+        dx = np.zeros_like(x)
     w_mat = w.reshape(F, -1)
-    dx = np.zeros_like(x)
     dw = np.zeros_like(w_mat)
     db = np.zeros(F, dtype=w.dtype) if has_bias else None
     for s in chunks:  # the chunks of the forward pass; the gradients add up over them
@@ -149,8 +180,9 @@ def conv2d_backward(dout: np.ndarray, cache):
         if has_bias:
             db += dy.sum(axis=1)
         dw += _block_matmul(dy, cols, groups, tb=True)                 # (F, C_g*kh*kw)
-        dcols = _block_matmul(w_mat, dy, groups, ta=True)              # (C*kh*kw, n*Ho*Wo)
-        kernels.col2im(dcols, s.stop - s.start, C, H, W, *geom, out=dx[s])
+        if not dx_by_conv:
+            dcols = _block_matmul(w_mat, dy, groups, ta=True)          # (C*kh*kw, n*Ho*Wo)
+            kernels.col2im(dcols, s.stop - s.start, C, H, W, *geom, out=dx[s])
     return dx, dw.reshape(w.shape), db
 
 
