@@ -5,7 +5,8 @@ times on the same 100 of scikit-learn's 8x8 digits (ten of each), from the same 
 weights and with the same batch order, changing one thing at a time:
 
 - plain: Adam, lr 1e-3;
-- augment: each training image shifted by up to one pixel (a new shift every epoch);
+- augment: each training image shifted by up to one pixel (``RandomCrop(8, padding=1)``,
+  a new shift every epoch);
 - weight decay: AdamW (decoupled weight decay);
 - dropout: Dropout(p=0.5) before the last linear layer.
 
@@ -54,21 +55,6 @@ from numcnn.models import SeedCNN
 VARIANTS = ("plain", "augment", "weight decay", "dropout")
 
 
-class RandomShift:
-    """Move the image by up to ``max_shift`` pixels in each direction, filling with zeros
-    (the digits' background).  numcnn's ``RandomCrop`` has no padding, so pad and crop here."""
-
-    def __init__(self, max_shift: int = 1) -> None:
-        self.max_shift = max_shift
-
-    def __call__(self, x: np.ndarray, y, rng: np.random.Generator):
-        s = self.max_shift
-        _, H, W = x.shape
-        padded = np.pad(x, ((0, 0), (s, s), (s, s)))
-        top, left = (int(v) for v in rng.integers(0, 2 * s + 1, size=2))
-        return padded[:, top:top + H, left:left + W], y
-
-
 def small_cnn(dropout: float, seed: int) -> nn.Sequential:
     """SeedCNN(1, 10, input_size=8); with ``dropout`` > 0, a Dropout before its last layer.
     The same seed gives the same initial weights whether or not dropout is added."""
@@ -94,7 +80,7 @@ def train_variant(name: str, x, y, x_val, y_val, epochs: int, seed: int,
         optimizer = optim.AdamW(model.parameters(), lr=1e-3, weight_decay=weight_decay)
     else:  # AdamW with weight_decay=0 is Adam: only the one knob differs between variants
         optimizer = optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
-    transform = RandomShift(1) if name == "augment" else None
+    transform = data.RandomCrop(8, padding=1) if name == "augment" else None  # shifts <= 1
     train_loader = data.DataLoader(data.ArrayDataset(x, y), 32, shuffle=True, seed=seed,
                                    transform=transform)
     # fit's train_loss is measured with dropout on and on augmented images; to see the real

@@ -9,6 +9,7 @@ import os
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # class colours for masks: background black, then distinct hues
 _CLASS_COLORS = ["#000000", "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4",
@@ -54,6 +55,8 @@ def plot_history(history, path=None, title: str = "Learning curves") -> Figure:
     ax_metric.set(xlabel="epoch", ylabel="score", title="Validation metrics")
     if scalar:
         ax_metric.legend()
+    for ax in (ax_loss, ax_metric):  # whole epochs only (matplotlib would tick 1.5, 2.5...)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _finish(fig, path)
 
 

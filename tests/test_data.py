@@ -406,3 +406,33 @@ def test_loader_applies_joint_transforms_to_masks():
         assert xb.shape[1:] == (2, 6, 6) and yb.shape[1:] == (6, 6)
         assert xb.flags.c_contiguous and yb.flags.c_contiguous
         np.testing.assert_array_equal(xb[:, 0], yb)
+
+
+def test_random_crop_padding_shifts_and_fills():
+    """padding=1 at the image's own size: every shift in {-1, 0, 1}^2, the image padded with
+    ``fill`` and the mask with ``mask_fill`` (-100: ignored by losses and metrics)."""
+    y = np.arange(16).reshape(4, 4)
+    x = y[None].astype(np.float32) + 1
+    x_pad = np.pad(x, ((0, 0), (1, 1), (1, 1)), constant_values=0.5)
+    y_pad = np.pad(y, 1, constant_values=-100)
+    rng = np.random.default_rng(0)
+    corners = set()
+    for _ in range(200):
+        xt, yt = RandomCrop(4, padding=1, fill=0.5)(x, y, rng)
+        top, left = divmod(int(yt[1, 1]), 4)  # window pixel (1, 1) is image pixel (top, left)
+        np.testing.assert_array_equal(xt, x_pad[:, top:top + 4, left:left + 4])
+        np.testing.assert_array_equal(yt, y_pad[top:top + 4, left:left + 4])
+        corners.add((top, left))
+    assert corners == {(t, l) for t in range(3) for l in range(3)}
+
+
+def test_random_crop_padding_errors():
+    with pytest.raises(ValueError, match=r"padding must be a non-negative int or a pair"):
+        RandomCrop(4, padding=-1)
+    with pytest.raises(ValueError, match=r"mask_fill=-100 does not fit the mask's dtype uint8"):
+        RandomCrop(4, padding=1)(np.zeros((1, 4, 4)), np.zeros((4, 4), np.uint8),
+                                 np.random.default_rng(0))
+    xt, yt = RandomCrop(4, padding=1, mask_fill=0)(np.ones((1, 4, 4)),
+                                                   np.ones((4, 4), np.uint8),
+                                                   np.random.default_rng(0))
+    assert yt.dtype == np.uint8 and yt.shape == (4, 4)

@@ -40,3 +40,11 @@ def test_error_panel_counts_wrong_pixels():
     pred[:2] = 1  # 20 false positives
     fig = viz.plot_segmentation(np.zeros((10, 10)), target, pred, num_classes=2)
     assert "20.0% of pixels" in fig.axes[3].get_title()
+
+
+def test_history_plot_ticks_whole_epochs():
+    fig = viz.plot_history({"train_loss": [1.0, 0.6, 0.5], "val_loss": [1.1, 0.8, 0.7],
+                            "val_miou": [0.2, 0.5, 0.6]})
+    for ax in fig.axes:
+        ticks = ax.get_xticks()
+        assert len(ticks) >= 2 and np.all(ticks == np.round(ticks)), ticks

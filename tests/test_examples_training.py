@@ -78,18 +78,6 @@ def test_generalisation_quick(tmp_path):
         assert v["final_val_loss"] > 0 and v["min_val_loss"] <= v["final_val_loss"]
 
 
-def test_random_shift_moves_pixels_and_keeps_the_label():
-    example = load_example("generalisation")
-    x = np.zeros((1, 8, 8), np.float32)
-    x[0, 4, 4] = 1.0
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        shifted, label = example.RandomShift(1)(x, 3, rng)
-        assert shifted.shape == x.shape and label == 3
-        rows, cols = np.nonzero(shifted[0])
-        assert len(rows) == 1 and abs(rows[0] - 4) <= 1 and abs(cols[0] - 4) <= 1
-
-
 def test_digit_miou_leaves_out_the_background():
     example = load_example("digit_scenes_unet")
     metric = example.DigitIoU(11)

@@ -143,33 +143,59 @@ class RandomRotate90:
 
 
 class RandomCrop:
-    """Cut a window of ``size`` (an int or (h, w)) at a uniformly random position."""
+    """Cut a window of ``size`` (an int or (h, w)) at a uniformly random position.
 
-    def __init__(self, size: int | tuple[int, int]) -> None:
-        if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-            size = (int(size), int(size))
-        if (not isinstance(size, (tuple, list)) or len(size) != 2
-                or not all(isinstance(s, numbers.Integral) and s >= 1 for s in size)):
-            raise ValueError(f"RandomCrop: size must be a positive int or a pair (h, w) of "
-                             f"positive ints; got {size!r}")
-        self.size = (int(size[0]), int(size[1]))
+    ``padding`` (an int or (h, w)) first pads that many pixels on each side: the image with
+    ``fill``, a mask with ``mask_fill`` (default -100, the losses' and metrics' default
+    ``ignore_index``, so padded pixels are never scored).  With ``padding=p`` and ``size``
+    the image's own size this is a random shift by up to p pixels, as in PyTorch's
+    ``RandomCrop(size, padding=p)``.
+    """
+
+    def __init__(self, size: int | tuple[int, int], padding: int | tuple[int, int] = 0,
+                 fill: float = 0.0, mask_fill: int = -100) -> None:
+        self.size = self._pair("size", size, 1)
+        self.padding = self._pair("padding", padding, 0)
+        self.fill, self.mask_fill = fill, int(mask_fill)
+
+    @staticmethod
+    def _pair(name: str, v, minimum: int) -> tuple[int, int]:
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+            v = (int(v), int(v))
+        if (not isinstance(v, (tuple, list)) or len(v) != 2
+                or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
+                           and s >= minimum for s in v)):
+            what = "positive" if minimum else "non-negative"
+            raise ValueError(f"RandomCrop: {name} must be a {what} int or a pair (h, w) of "
+                             f"{what} ints; got {v!r}")
+        return int(v[0]), int(v[1])
 
     def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator):
         mask = _is_mask(x, y, "RandomCrop")
         h, w = self.size
-        H, W = x.shape[1:]
+        ph, pw = self.padding
+        H, W = x.shape[1] + 2 * ph, x.shape[2] + 2 * pw
         if h > H or w > W:
             raise ValueError(f"RandomCrop: crop size {self.size} is larger than the image "
-                             f"(H, W) = {(H, W)}")
+                             f"(H, W) = {x.shape[1:]} with padding {self.padding}")
         top = int(rng.integers(H - h + 1))
         left = int(rng.integers(W - w + 1))
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (ph, ph), (pw, pw)), constant_values=self.fill)
+            if mask:
+                y = np.asarray(y)
+                if not np.can_cast(np.min_scalar_type(self.mask_fill), y.dtype):
+                    raise ValueError(f"RandomCrop: mask_fill={self.mask_fill} does not fit the "
+                                     f"mask's dtype {y.dtype}; pass a mask_fill it can hold "
+                                     f"or an int64 mask")
+                y = np.pad(y, ((ph, ph), (pw, pw)), constant_values=self.mask_fill)
         x = x[:, top:top + h, left:left + w]
         if mask:
             y = y[top:top + h, left:left + w]
         return x, y
 
     def __repr__(self) -> str:
-        return f"RandomCrop(size={self.size})"
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
 
 
 def compute_mean_std(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
