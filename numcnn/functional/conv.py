@@ -106,6 +106,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
 
     geom = (kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
     out, kept_cols, chunks = _conv_gemm(x, w, b, geom, groups)
+    if _flipped_pads(geom, F, C) is not None:
+        kept_cols = None  # backward works from dout's columns instead
     cache = (x, w, b is not None, kept_cols, geom, groups, chunks)
     return out, cache
 
@@ -129,6 +131,14 @@ def _conv_gemm(x, w, b, geom, groups):
     return out.reshape(N, F, Ho, Wo), (cols if len(chunks) == 1 else None), chunks
 
 
+def _flipped_pads(geom, F: int, C: int):
+    """The paddings (d_h(kh-1) - p_h, d_w(kw-1) - p_w) of the flipped-kernel convolution
+    when backward takes that path (stride 1, F <= C, neither padding negative), else None."""
+    kh, kw, sh, sw, ph, pw, dh, dw = geom[:8]
+    fph, fpw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    return (fph, fpw) if sh == sw == 1 and F <= C and fph >= 0 and fpw >= 0 else None
+
+
 def _flipped(w, groups):
     """w (F, C/g, kh, kw) -> w' (C, F/g, kh, kw) with w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]
     (within each group): the kernel of the convolution that maps dout to dx."""
@@ -143,11 +153,14 @@ def conv2d_backward(dout: np.ndarray, cache):
     With dY_mat = dout as (F, N*Ho*Wo):  dW_mat = dY_mat @ X_col^T,  dX_col = W_mat^T @ dY_mat,
     dx = col2im(dX_col) (overlapping windows add up),  db[f] = sum_{n, oh, ow} dout[n, f, oh, ow].
 
-    For stride 1 the same dx is a convolution of dout with the flipped kernel:
-    dx[n, c, h, w] = sum_{f, i, j} w[f, c, kh-1-i, kw-1-j] * dout_pad[n, f, h + i*d_h,
-    w + j*d_w], dout padded by d*(k-1) - p.  When F <= C its GEMM is the smaller one
-    (F*kh*kw rows of columns instead of C*kh*kw, and no scatter-add), so that is how dx is
-    computed then (docs/convolution.md, "dx as a convolution").
+    For stride 1 the same dx is a convolution of dout with the flipped kernel w':
+    dx[n, c, h, w] = sum_{f, i, j} w'[c, f, i, j] * dout_pad[n, f, h + i*d_h, w + j*d_w],
+    w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j], dout padded by d*(k-1) - p.  With D_col =
+    im2col of dout_pad (F*kh*kw, N*H*W) that is dx = W'_mat @ D_col, and the same columns
+    give dw too: dw'_mat = X_mat @ D_col^T (X_mat = x as (C, N*H*W)), dw = dw' flipped
+    back.  When F <= C this path is the cheaper one (F*kh*kw rows of columns instead of
+    C*kh*kw, no scatter-add, no im2col of x), so backward takes it then
+    (docs/convolution.md, "dx as a convolution").
 
     Parameters
     ----------
@@ -160,30 +173,43 @@ def conv2d_backward(dout: np.ndarray, cache):
     x, w, has_bias, kept_cols, geom, groups, chunks = cache
     N, C, H, W = x.shape
     F = w.shape[0]
-    kh, kw, sh, sw, ph, pw, dh, dw_, Ho, Wo = geom
+    Ho, Wo = geom[-2:]
     dout = dout_array("conv2d_backward", dout, (N, F, Ho, Wo), w.dtype)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    pads = _flipped_pads(geom, F, C)
+    if pads is not None:
+        dx, dw = _backward_by_flipped_conv(dout, x, w, geom, pads, groups)
+        return dx, dw, db
 
-    # pads of the flipped convolution: d*(k-1) - p, which must not be negative
-    fph, fpw = dh * (kh - 1) - ph, dw_ * (kw - 1) - pw
-    dx_by_conv = sh == sw == 1 and F <= C and fph >= 0 and fpw >= 0
-    if dx_by_conv:
-        dx, _, _ = _conv_gemm(dout, _flipped(w, groups), None,
-                              (kh, kw, 1, 1, fph, fpw, dh, dw_, H, W), groups)
-    else:
-        dx = np.zeros_like(x)
     w_mat = w.reshape(F, -1)
+    dx = np.zeros_like(x)
     dw = np.zeros_like(w_mat)
-    db = np.zeros(F, dtype=w.dtype) if has_bias else None
     for s in chunks:  # the chunks of the forward pass; the gradients add up over them
         cols = kernels.im2col(x[s], *geom) if kept_cols is None else kept_cols
         dy = kernels.nchw_to_cn(dout[s])                               # (F, n*Ho*Wo)
-        if has_bias:
-            db += dy.sum(axis=1)
         dw += _block_matmul(dy, cols, groups, tb=True)                 # (F, C_g*kh*kw)
-        if not dx_by_conv:
-            dcols = _block_matmul(w_mat, dy, groups, ta=True)          # (C*kh*kw, n*Ho*Wo)
-            kernels.col2im(dcols, s.stop - s.start, C, H, W, *geom, out=dx[s])
+        dcols = _block_matmul(w_mat, dy, groups, ta=True)              # (C*kh*kw, n*Ho*Wo)
+        kernels.col2im(dcols, s.stop - s.start, C, H, W, *geom, out=dx[s])
     return dx, dw.reshape(w.shape), db
+
+
+def _backward_by_flipped_conv(dout, x, w, geom, pads, groups):
+    """dx and dw of a stride-1 conv from the columns of dout (see conv2d_backward)."""
+    N, C, H, W = x.shape
+    F, _, kh, kw = w.shape
+    dh, dw_ = geom[6:8]
+    fgeom = (kh, kw, 1, 1, *pads, dh, dw_, H, W)
+    wf_mat = _flipped(w, groups).reshape(C, -1)                        # (C, F_g*kh*kw)
+    zero = np.zeros(C, dtype=x.dtype)
+    dx = np.empty_like(x)
+    dwf = np.zeros_like(wf_mat)
+    for s in _sample_chunks(N, H * W, F * kh * kw, x.itemsize):
+        n = s.stop - s.start
+        dcols = kernels.im2col(dout[s], *fgeom)                        # (F*kh*kw, n*H*W)
+        dx_mat = _block_matmul(wf_mat, dcols, groups)                  # (C, n*H*W)
+        kernels.cn_to_nchw(dx_mat, n, zero, out=dx[s].reshape(n, C, H * W))
+        dwf += _block_matmul(kernels.nchw_to_cn(x[s]), dcols, groups, tb=True)
+    return dx, _flipped(dwf.reshape(C, F // groups, kh, kw), groups)
 
 
 def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,

@@ -206,6 +206,11 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     History
         One record per epoch: ``epoch``, ``train_loss``, ``train_*``, ``val_loss``,
         ``val_*``, ``lr`` (at the start of the epoch), ``epoch_time`` (seconds).
+        ``train_loss`` is the mean over the epoch's batches as they were trained on: in
+        train mode (dropout on, batch statistics), on augmented data, with weights that
+        changed during the epoch.  To compare it with ``val_loss`` like for like, evaluate
+        the training set after the epoch (``numcnn.train.evaluate``), as
+        examples/generalisation.py does.
 
     Raises
     ------
