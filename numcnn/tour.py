@@ -44,10 +44,25 @@ def _cases(rng: np.random.Generator):
     for act in ("relu", "leaky_relu", "sigmoid", "tanh"):
         yield (act, getattr(F, f"{act}_forward"), getattr(F, f"{act}_backward"),
                dict(x=away_from_kink), {})
+    gamma, beta = rng.random(3) + 0.5, rng.standard_normal(3)
+    yield ("batch_norm (training: batch statistics)", F.batch_norm_forward,
+           F.batch_norm_backward, dict(x=x, gamma=gamma, beta=beta), dict(training=True))
+    yield ("batch_norm (eval: running statistics)", F.batch_norm_forward,
+           F.batch_norm_backward, dict(x=x, gamma=gamma, beta=beta),
+           dict(running_mean=rng.standard_normal(3), running_var=rng.random(3) + 0.5,
+                training=False))
+    yield ("dropout p=0.5 (a fixed mask)", F.dropout_forward, F.dropout_backward, dict(x=x),
+           dict(p=0.5, mask=rng.random(x.shape) >= 0.5))
+    yield ("upsample nearest x2", F.upsample_nearest2d_forward, F.upsample_nearest2d_backward,
+           dict(x=x), dict(scale_factor=2))
+    yield ("upsample bilinear x2 (align_corners=False)", F.upsample_bilinear2d_forward,
+           F.upsample_bilinear2d_backward, dict(x=x), dict(scale_factor=2))
     yield ("cross-entropy per pixel, weights, ignore, smoothing",
            F.softmax_cross_entropy_forward, F.softmax_cross_entropy_backward,
            dict(logits=logits, targets=targets),
            dict(weight=rng.random(4) + 0.5, label_smoothing=0.1))
+    yield ("soft Dice per pixel, ignore", F.dice_loss_forward, F.dice_loss_backward,
+           dict(logits=logits, targets=targets), {})
 
 
 def run(seed: int = 0, out=sys.stdout) -> list[tuple[str, GradcheckResult]]:

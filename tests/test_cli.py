@@ -52,7 +52,10 @@ def test_summary_prints_totals(capsys):
 
 def test_gradcheck_command(capsys):
     assert main(["gradcheck"]) == 0
-    assert "layers match their numerical gradients" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "layers match their numerical gradients" in out and "FAILED" not in out
+    for layer in ("conv2d", "batch_norm (training", "upsample bilinear", "soft Dice"):
+        assert layer in out
 
 
 @pytest.mark.slow
