@@ -1,4 +1,4 @@
-"""The documentation in docs/ stays true to the code.
+"""The documentation in docs/ (and README.md) stays true to the code.
 
 1. Every code reference resolves: dotted ``numcnn.*`` names in inline code (the module is
    imported and each further part looked up with getattr), ``tests/<file>.py::<test>``
@@ -23,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
+CHECKED = [*PAGES, ROOT / "README.md"]  # references resolve and run blocks run here too
 
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
@@ -176,8 +177,9 @@ def test_docs_exist():
 
 
 def test_every_reference_resolves():
-    dead = [d for page in PAGES for d in dead_references(page)]
-    assert not dead, (f"{len(dead)} dead reference(s) in docs/:\n  " + "\n  ".join(dead))
+    dead = [d for page in CHECKED for d in dead_references(page)]
+    assert not dead, (f"{len(dead)} dead reference(s) in docs/ or README.md:\n  "
+                      + "\n  ".join(dead))
 
 
 def test_every_page_is_linked_from_the_index():
@@ -190,7 +192,7 @@ def test_every_page_is_linked_from_the_index():
 
 def _run_blocks():
     cases = []
-    for page in PAGES:
+    for page in CHECKED:
         blocks, _ = split_page(page.read_text(encoding="utf-8"))
         for lineno, info, code in blocks:
             if info.split()[:2] == ["python", "run"]:
