@@ -86,3 +86,15 @@ def test_dout_of_the_wrong_shape():
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape "
                                          r"\(2, 3, 4, 4\); got \(2, 3, 16\)"):
         F.batch_norm_backward(np.ones((2, 3, 16)), cache)
+
+
+def test_empty_batch():
+    """Eval mode passes an empty batch through; training says why it cannot."""
+    x = np.zeros((0, 3, 4, 4), np.float32)
+    g, b = np.ones(3, np.float32), np.zeros(3, np.float32)
+    out, cache = F.batch_norm_forward(x, g, b, np.zeros(3, np.float32), np.ones(3, np.float32),
+                                      training=False)
+    dx, dgamma, dbeta = F.batch_norm_backward(out, cache)
+    assert out.shape == dx.shape == x.shape and np.all(dgamma == 0) and np.all(dbeta == 0)
+    with pytest.raises(ValueError, match=r"more than one value per channel.*\(0, 3, 4, 4\)"):
+        F.batch_norm_forward(x, g, b)

@@ -44,7 +44,7 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
         raise ValueError(f"{op}: expected {C} channels at axis 1 of x {x.shape} to match gamma "
                          f"{gamma.shape} and beta {beta.shape}")
     M = x.size // C
-    x3 = x.reshape(x.shape[0], C, -1)  # (N, C, L): L = H*W, or 1 for (N, C) input
+    x3 = x.reshape(x.shape[0], C, int(np.prod(x.shape[2:])))  # (N, C, L): L = H*W, or 1
     if training:
         if M < 2:
             raise ValueError(f"{op}: training needs more than one value per channel to "
