@@ -138,7 +138,17 @@ def cmd_summary(args) -> int:
     kwargs = {"in_channels": shape[0], "num_classes": args.num_classes}
     if args.model == "seedcnn":
         kwargs["input_size"] = shape[1]
-    print(summary(build_model(args.model, **kwargs), shape))
+    model = build_model(args.model, **kwargs)
+    print(summary(model, shape))
+    if args.profile:
+        if args.profile < 2:
+            raise ValueError(f"--profile needs a batch of at least 2 (batch norm); got "
+                             f"{args.profile}")
+        from .summary import profile
+
+        x = np.random.default_rng(0).standard_normal((args.profile, *shape), dtype=np.float32)
+        print("\nprofile: training passes on random input (upstream gradient of ones)")
+        print(profile(model, x))
     return 0
 
 
@@ -180,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", choices=["seedcnn", "lenet5", "unet", "fcn"])
     s.add_argument("--input-shape", default="1,28,28", help="C,H,W")
     s.add_argument("--num-classes", type=int, default=10)
+    s.add_argument("--profile", type=int, metavar="BATCH", default=0,
+                   help="also time each layer's forward and backward on a batch of this size")
 
     b = sub.add_parser("bench", help="run a benchmark from benchmarks/")
     b.add_argument("which", choices=["layers", "train"], nargs="?", default="layers")

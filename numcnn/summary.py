@@ -1,6 +1,10 @@
-"""``summary(model, input_shape)``: layer by layer output shapes, parameters and FLOPs."""
+"""Layer-by-layer views of a model: ``summary`` (output shapes, parameters, FLOPs) and
+``profile`` (measured forward and backward time of every layer in training passes)."""
 
 from __future__ import annotations
+
+import copy
+import time
 
 import numpy as np
 
@@ -59,4 +63,94 @@ def summary(model: Module, input_shape: tuple, dtype=np.float32) -> str:
               f"total FLOPs per forward (batch {shape[0]}): {total_flops:,}",
               f"input {shape}, parameters "
               f"{total_params * np.dtype(dtype).itemsize / 2**20:.2f} MiB"]
+    return "\n".join(lines)
+
+
+def profile(model: Module, x: np.ndarray, target=None, loss_fn=None, steps: int = 5) -> str:
+    """Time every leaf layer's forward and backward over training passes on ``x``.
+
+    The passes run on a deep copy, so ``model`` (its weights, gradients, running statistics
+    and random generators) is left exactly as it was.  One pass: forward in train mode;
+    ``loss_fn(out, target)`` and ``loss_fn.backward()`` if a loss is given, else an upstream
+    gradient of ones; then the model's backward.  No optimizer step.  A first pass warms up
+    (numba compiles or loads its cache); the table gives the medians of ``steps`` more.
+
+    Parameters
+    ----------
+    model : the network;  x : a batch (N, ...) of its input
+    target, loss_fn : e.g. integer labels and ``nn.CrossEntropyLoss()`` (both or neither)
+    steps : timed passes (>= 1)
+
+    Returns
+    -------
+    The table as a string: per layer the forward and backward milliseconds, their share of
+    the pass, and for conv and linear layers the rate 3 x forward FLOPs / (forward +
+    backward) (their backward runs two GEMMs the size of the forward's);
+    then the pass's median time and what the layers leave over (loss, Python in between).
+    """
+    if (target is None) != (loss_fn is None):
+        raise ValueError("profile: pass both target and loss_fn, or neither (then the "
+                         "upstream gradient is ones)")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"profile: steps must be a positive int; got {steps!r}")
+    net = copy.deepcopy(model)
+    net.train()
+    leaves = [(name or type(m).__name__, m) for name, m in net.named_modules() if not m._modules]
+    times = {name: [0.0, 0.0] for name, _ in leaves}  # this pass: forward, backward seconds
+    flops = {}
+
+    def timed(name, m, method, slot):
+        def run(*args):  # Concat takes several inputs
+            t0 = time.perf_counter()
+            out = method(*args)
+            times[name][slot] += time.perf_counter() - t0
+            # layers with a weight matrix: backward runs two GEMMs the size of forward's
+            weight = m._parameters.get("weight")
+            if slot == 0 and weight is not None and weight.data.ndim >= 2:
+                flops[name] = m.flops(args[0].shape, out.shape)
+            return out
+        return run
+
+    for name, m in leaves:
+        object.__setattr__(m, "forward", timed(name, m, m.forward, 0))
+        object.__setattr__(m, "backward", timed(name, m, m.backward, 1))
+
+    def one_pass() -> float:
+        for t in times.values():
+            t[0] = t[1] = 0.0
+        t0 = time.perf_counter()
+        net.zero_grad()
+        out = net(x)
+        if loss_fn is None:
+            net.backward(np.ones_like(out))
+        else:
+            loss_fn(out, target)
+            net.backward(loss_fn.backward())
+        return time.perf_counter() - t0
+
+    one_pass()  # warm-up
+    passes, per_layer = [], {name: [] for name in times}
+    for _ in range(steps):
+        passes.append(one_pass())
+        for name, (f, b) in times.items():
+            per_layer[name].append((f, b))
+    total = float(np.median(passes))
+    loss = " + loss" if loss_fn is not None else ""
+
+    header = (f"{'layer':<28}{'type':<18}{'fwd ms':>9}{'bwd ms':>9}{'share':>8}"
+              f"{'GFLOP/s':>9}")
+    lines = [header, "-" * len(header)]
+    layer_sum = 0.0
+    for name, m in leaves:
+        f, b = np.median(np.array(per_layer[name]), axis=0)
+        layer_sum += f + b
+        rate = (f"{3 * flops[name] / (f + b) / 1e9:>9.1f}" if flops.get(name) and f + b > 0
+                else f"{'-':>9}")
+        lines.append(f"{name:<28}{type(m).__name__:<18}{f * 1e3:>9.2f}{b * 1e3:>9.2f}"
+                     f"{(f + b) / total:>8.1%}{rate}")
+    lines += ["-" * len(header),
+              f"training pass (forward{loss} + backward, batch {x.shape[0]}): "
+              f"{total * 1e3:.1f} ms median of {steps}",
+              f"layers {layer_sum * 1e3:.1f} ms; the rest{loss.replace(' +', ',')} and Python "
+              f"between layers: {(total - layer_sum) * 1e3:.1f} ms"]
     return "\n".join(lines)

@@ -65,8 +65,10 @@ def _cases(rng: np.random.Generator):
            dict(logits=logits, targets=targets), {})
 
 
-def run(seed: int = 0, out=sys.stdout) -> list[tuple[str, GradcheckResult]]:
-    """Check every layer; print one row each; return the results."""
+def run(seed: int = 0, out=None) -> list[tuple[str, GradcheckResult]]:
+    """Check every layer; print one row each (to ``out``, default sys.stdout at call time);
+    return the results."""
+    out = sys.stdout if out is None else out
     rng = np.random.default_rng(seed)
     rows = []
     print(f"{'layer':<52} {'inputs':<20} {'max rel. error':>14}  status", file=out)

@@ -50,6 +50,14 @@ def test_summary_prints_totals(capsys):
     assert main(["summary", "unet", "--input-shape", "1,16"]) == 2
 
 
+def test_summary_profile(capsys):
+    assert main(["summary", "seedcnn", "--input-shape", "1,8,8", "--profile", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "total parameters" in out and "training pass" in out and "batch 4" in out
+    assert main(["summary", "seedcnn", "--input-shape", "1,8,8", "--profile", "1"]) == 2
+    assert "batch of at least 2" in capsys.readouterr().err
+
+
 def test_gradcheck_command(capsys):
     assert main(["gradcheck"]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,7 @@
-"""nn modules: numerical gradients of every layer, state_dict, modes, errors, summary."""
+"""nn modules: numerical gradients of every layer, state_dict, modes, errors, summary,
+profile."""
+
+import copy
 
 import numpy as np
 import pytest
@@ -204,6 +207,40 @@ def test_summary_counts():
     conv_flops = 2 * 4 * 8 * 8 * 1 * 9
     assert f"{conv_flops:,}" in text
     assert int(net[1].num_batches_tracked) == 0 and net.training  # summary changed nothing
+
+
+def test_profile_times_every_layer_and_leaves_the_model_alone():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=0), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Dropout(0.5, rng=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 3, rng=2))
+    net.eval()
+    for p in net.parameters():
+        p.grad[...] = 7.0
+    before = net.state_dict()
+    gen_state = copy.deepcopy(net[3].rng.bit_generator.state)
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    text = numcnn.profile(net, x, np.array([0, 1, 2, 0]), nn.CrossEntropyLoss(), steps=2)
+    rows = [line.split() for line in text.splitlines()[2:8]]
+    assert [r[:2] for r in rows] == [["0", "Conv2d"], ["1", "BatchNorm2d"], ["2", "ReLU"],
+                                     ["3", "Dropout"], ["4", "Flatten"], ["5", "Linear"]]
+    assert all(float(v) >= 0 for r in rows for v in r[2:4])
+    assert [r[-1] != "-" for r in rows] == [True, False, False, False, False, True]  # GEMMs
+    assert "batch 4" in text and "median of 2" in text
+    after = net.state_dict()  # weights, running statistics, num_batches_tracked
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert all(np.all(p.grad == 7.0) for p in net.parameters())
+    assert not any(m.training for m in net.modules())
+    assert net[3].rng.bit_generator.state == gen_state
+    assert not {"forward", "backward"} & set(vars(net[0]))  # the copy was hooked, not net
+
+
+def test_profile_without_a_loss_and_bad_arguments():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU())
+    x = np.zeros((2, 1, 5, 5), np.float32)
+    assert "Conv2d" in numcnn.profile(net, x, steps=1)
+    with pytest.raises(ValueError, match="both target and loss_fn, or neither"):
+        numcnn.profile(net, x, target=np.zeros(2, int))
+    with pytest.raises(ValueError, match="steps must be a positive int; got 0"):
+        numcnn.profile(net, x, steps=0)
 
 
 def test_sequential_rejects_non_modules():
