@@ -87,16 +87,15 @@ def batch_norm_backward(dout: np.ndarray, cache):
     d3 = dout.reshape(N, C, L)
     M = N * L
     s_dy, s_dyx = kernels.channel_grad_sums(d3, x3, mu.astype(np.float64))
-    dbeta = s_dy.astype(x3.dtype)
-    dgamma = (s_dyx * inv_std).astype(x3.dtype)
+    dgamma64 = s_dyx * inv_std                                    # float64 (C,)
     a = gamma * inv_std
-    if training:
-        b = (-a * inv_std * dgamma / M).astype(x3.dtype)
-        c = (-a * dbeta / M).astype(x3.dtype)
+    if training:  # the coefficients from the float64 sums, then rounded once
+        b = (-a * inv_std * dgamma64 / M).astype(x3.dtype)
+        c = (-a * s_dy / M).astype(x3.dtype)
     else:
         b = c = np.zeros(C, dtype=x3.dtype)
     dx = kernels.batch_norm_grad(d3, x3, mu, a, b, c)
-    return dx.reshape(dout.shape), dgamma, dbeta
+    return dx.reshape(dout.shape), dgamma64.astype(x3.dtype), s_dy.astype(x3.dtype)
 
 
 def dropout_forward(x: np.ndarray, p: float = 0.5, training: bool = True,
