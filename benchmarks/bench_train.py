@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from time import perf_counter
+from time import perf_counter, sleep
 
 from _timing import SETTLE, Worker, WorkerError, quantiles, serve, set_threads, thread_env
 
@@ -116,7 +115,7 @@ def measure(threads: int, rounds: int, steps: int) -> dict[str, dict[str, list[f
             for engine in order:
                 for name, ts in workers[engine].ask(round=r).items():
                     samples[engine][name] += ts
-                time.sleep(SETTLE[engine])  # let this worker's threads stop spinning
+                sleep(SETTLE[engine])  # let this worker's threads stop spinning
     finally:
         for w in workers.values():
             w.close()
