@@ -1,6 +1,6 @@
 """numcnn: a convolutional-network engine in NumPy with every backward pass written by hand.
 
-Floors (each imports only the ones below it, see DESIGN.md):
+Floors (each imports only the ones below it, see docs/design.md):
 ``kernels`` (numba loops) -> ``functional`` (forward/backward pairs) -> ``nn``, ``models`` ->
 ``optim``, ``data``, ``datasets`` -> ``train``, ``metrics``, ``io``, ``predict``,
 ``interpret``, ``viz`` (the last three load on first use).

@@ -1,0 +1,33 @@
+"""Weight initialisation and the weight/bias plumbing shared by Conv2d, ConvTranspose2d, Linear."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .module import Module
+from .parameter import Parameter
+
+
+def _uniform(rng: np.random.Generator, shape: tuple, bound: float, dtype) -> Parameter:
+    """U(-bound, bound), drawn in float64 then cast, so a seed gives the same values in any
+    dtype."""
+    return Parameter(rng.uniform(-bound, bound, size=shape).astype(dtype))
+
+
+def _kaiming_uniform(rng, shape: tuple, fan_in: int, dtype) -> Parameter:
+    """PyTorch's default for conv and linear weights: kaiming_uniform_(a=sqrt(5)), which is
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)): gain sqrt(2/(1+5)) times sqrt(3/fan_in)."""
+    return _uniform(rng, shape, np.sqrt(1.0 / 3.0) * np.sqrt(3.0 / fan_in), dtype)
+
+
+class _WeightBias(Module):
+    """A layer with a ``weight`` and an optional ``bias`` Parameter."""
+
+    def _weight_bias(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.weight.data, (self.bias.data if self.bias is not None else None)
+
+    def _accumulate(self, dw: np.ndarray, db: np.ndarray | None) -> None:
+        """Backward *adds* into the gradients (they sum over calls until zero_grad)."""
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
