@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_fraction, check_int, place_boxes
+from .._validate import integer
+from ._common import check_fraction, check_seed, check_size, place_boxes
 from .digits import load_digits
 
 
@@ -42,11 +43,15 @@ def load_digit_scenes(n: int, size: int = 64, seed: int = 0, scale: int = 3,
     y : ndarray, int64, shape (n, size, size); 0 background, 1 + digit class on strokes
     """
     op = "load_digit_scenes"
-    n = check_int(op, "n", n, 1)
-    scale = check_int(op, "scale", scale, 1)
-    size = check_int(op, "size", size, 8 * scale)
-    max_digits = check_int(op, "max_digits", max_digits, 1)
+    n = integer(op, "n", n)
+    scale = integer(op, "scale", scale)
+    size = integer(op, "size", size, 8 * scale)
+    max_digits = integer(op, "max_digits", max_digits)
     threshold = check_fraction(op, "threshold", threshold)
+    seed = check_seed(op, seed)
+    check_size(op, n, size)
+    if split not in ("all", "train", "test"):
+        raise ValueError(f"{op}: split must be one of ('all', 'train', 'test'); got {split!r}")
     digits, labels = load_digits(split=split)
     side = 8 * scale
     big = digits[:, 0].repeat(scale, axis=1).repeat(scale, axis=2)  # (M, side, side)
