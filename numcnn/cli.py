@@ -177,17 +177,12 @@ def add_demo(sub) -> None:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run
+    """The options are checked here (one-line errors); ``numcnn.demo.main`` runs and reports
+    (it is also ``python -m numcnn.demo``)."""
+    from .demo import main as demo_main
 
     _writable_dir(args.out, "--out")
-    result = run(args.out, epochs=args.epochs, seed=args.seed, quick=args.quick,
-                 quiet=args.quiet)
-    print(f"validation (rows 384-511, whole-image prediction): foreground IoU "
-          f"{result['val_fg_iou']:.3f}, Dice {result['val_fg_dice']:.3f}, pixel accuracy "
-          f"{result['val_pixel_accuracy']:.3f}; trained {result['epochs']} epochs in "
-          f"{result['train_seconds']:.0f}s, total {result['total_seconds']:.0f}s")
-    print(f"figures and metrics.json in {args.out}/")
-    return 0
+    return demo_main(args.argv[args.argv.index("demo") + 1:])
 
 
 # -------------------------------------------------------------------------- train
@@ -589,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    args.interrupted = None
+    args.argv, args.interrupted = argv, None
     try:
         return args.run(args)
     except KeyboardInterrupt:

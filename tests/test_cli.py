@@ -372,3 +372,13 @@ def test_train_then_predict(tmp_path, capsys):
     assert main(["predict", str(out / "model.npz"), str(tmp_path / "img.npy"),
                  "--tile", "32"]) == 0
     assert (tmp_path / "img_mask.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_options_reach_the_demo(tmp_path, capsys, monkeypatch):
+    import numcnn.demo
+
+    seen = []
+    monkeypatch.setattr(numcnn.demo, "main", lambda argv: seen.append(argv) or 0)
+    argv = ["demo", "--quick", "--epochs", "3", "--out", str(tmp_path / "d")]
+    assert run(argv, capsys)[0] == 0
+    assert seen == [argv[1:]] and (tmp_path / "d").is_dir()
