@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import linecache
 import os
 import subprocess
 import sys
@@ -546,14 +547,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------- errors
-def _raised_by_numcnn(e: BaseException) -> bool:
-    """True if the innermost frame of ``e``'s traceback is numcnn's own code: an error
-    numcnn raised on purpose about its input, not one that escaped from NumPy or Python."""
+def raised_by_numcnn(e: BaseException) -> bool:
+    """True if ``e`` comes from a ``raise`` statement in numcnn's own code: an error numcnn
+    raised on purpose about its input, not one that escaped from NumPy or from Python
+    itself (``'<' not supported between ...`` in numcnn's code is a missing check)."""
     tb = e.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(
-        PACKAGE_DIR + os.sep)
+    if tb is None:
+        return False
+    path = os.path.abspath(tb.tb_frame.f_code.co_filename)
+    return (path.startswith(PACKAGE_DIR + os.sep)
+            and linecache.getline(path, tb.tb_lineno).lstrip().startswith("raise"))
 
 
 def _one_line(text: str) -> str:
@@ -572,7 +577,7 @@ def _user_error(e: BaseException) -> str | None:
         return f"cannot use {e.filename!r}: {e.strerror} (check the path and its permissions)"
     if isinstance(e, (OSError, ImportError)):
         return str(e)
-    if isinstance(e, (ValueError, TypeError)) and _raised_by_numcnn(e):
+    if isinstance(e, (ValueError, TypeError)) and raised_by_numcnn(e):
         return str(e)
     return None
 

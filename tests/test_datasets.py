@@ -353,17 +353,19 @@ def test_shapes_feed_a_loader():
                                                       r"\[0.0, inf\); got 'loud'"),
     (lambda: make_shapes(2, noise=np.nan), ValueError, "noise must be a finite number"),
     (lambda: make_shapes(2, noise=-0.1), ValueError, "noise must be a finite number"),
-    (lambda: make_shapes(2, max_shapes=0), ValueError, "max_shapes must be a positive int"),
+    (lambda: make_shapes(2, max_shapes=0), ValueError, r"max_shapes must be an int in \[1, 100\]"),
+    (lambda: load_digit_scenes(2, max_digits=10 ** 12), ValueError,
+     r"max_digits must be an int in \[1, 100\]; got 1000000000000"),
     (lambda: make_shapes(True), TypeError, "n must be a positive int; got True"),
     (lambda: make_shapes(10 ** 9), ValueError, r"n=1000000000 images of 32x32 would take "
-                                               r"11444.1 GiB, more than the 4 GiB"),
+                                               r"11444.1 GiB, more than the 1 GiB"),
     (lambda: load_digit_scenes(2, seed=1.5), TypeError, "load_digit_scenes: seed must be a "
                                                         "non-negative int"),
     (lambda: load_digit_scenes(2, threshold=1.0), ValueError,
      r"threshold must be a finite number in \(0.0, 1.0\); got 1.0"),
     (lambda: load_digit_scenes(2, scale=0), ValueError, "scale must be a positive int; got 0"),
     (lambda: load_digit_scenes(2, split="val"), ValueError, "split must be one of"),
-    (lambda: load_digit_scenes(10 ** 8, size=64), ValueError, "GiB, more than the 4 GiB"),
+    (lambda: load_digit_scenes(10 ** 8, size=64), ValueError, "GiB, more than the 1 GiB"),
 ])
 def test_generated_sets_arguments(call, error, msg):
     with pytest.raises(error, match=msg):

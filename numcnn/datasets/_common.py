@@ -7,7 +7,8 @@ import numpy as np
 from .._validate import integer, real
 
 INSTALL_HINT = "pip install 'numcnn[data]'"
-MAX_BYTES = 4 * 2 ** 30  # what a generated data set may take: far beyond any teaching size
+MAX_BYTES = 2 ** 30  # what a generated data set may take: far beyond any teaching size
+MAX_OBJECTS = 100  # shapes or digits per image: more never fit at the smallest sizes
 
 
 def check_int(op: str, name: str, v, minimum: int) -> int:
