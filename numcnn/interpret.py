@@ -341,24 +341,14 @@ def resize(maps: np.ndarray, size: tuple[int, int], mode: str = "bilinear") -> n
 
 
 def resize_numpy(maps: np.ndarray, size: tuple[int, int], mode: str = "bilinear") -> np.ndarray:
-    """:func:`resize` for any sizes, in plain NumPy (the same index rules)."""
-    _, h, w = maps.shape
-    H, W = int(size[0]), int(size[1])
-    if mode == "nearest":
-        rows = np.minimum(np.floor(np.arange(H) * h / H).astype(np.int64), h - 1)
-        cols = np.minimum(np.floor(np.arange(W) * w / W).astype(np.int64), w - 1)
-        return maps[:, rows][:, :, cols]
-
-    def taps(out_size: int, in_size: int):
-        src = np.maximum((np.arange(out_size) + 0.5) * in_size / out_size - 0.5, 0.0)
-        i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
-        i1 = np.minimum(i0 + 1, in_size - 1)
-        return i0, i1, (src - i0).astype(maps.dtype)
-
-    r0, r1, b = taps(H, h)
-    c0, c1, d = taps(W, w)
-    top = maps[:, r0] * (1 - b)[:, None] + maps[:, r1] * b[:, None]         # (N, H, w)
-    return top[:, :, c0] * (1 - d) + top[:, :, c1] * d                      # (N, H, W)
+    """:func:`resize` for any sizes: ``numcnn.functional.interpolate_forward`` with PyTorch's
+    rules for a ``size`` (nearest reads floor(o * h / H); bilinear reads
+    (o + 0.5) * h / H - 0.5, clamped at 0; align_corners=False)."""
+    if mode not in ("bilinear", "nearest"):
+        raise ValueError(f"resize_numpy: mode must be 'bilinear' or 'nearest'; got {mode!r}")
+    out, _ = F.interpolate_forward(np.ascontiguousarray(maps[:, None]),
+                                   size=(int(size[0]), int(size[1])), mode=mode)
+    return out[:, 0]
 
 
 __all__ = ["saliency", "grad_cam", "feature_maps", "record_layer", "resolve_layer",

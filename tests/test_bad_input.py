@@ -100,8 +100,8 @@ def test_cross_entropy_targets():
         F.softmax_cross_entropy_forward(logits, bad * 0, reduction="avg")
     with pytest.raises(ValueError, match=r"weight must have one entry per class, shape \(3,\)"):
         F.softmax_cross_entropy_forward(logits, bad * 0, weight=np.ones(2))
-    with pytest.raises(ValueError, match=r"logits must be 2-D or 4-D"):
-        F.softmax_cross_entropy_forward(logits[0], bad[0])
+    with pytest.raises(ValueError, match=r"logits must be \(N, C\) or \(N, C, d1, ..., dk\)"):
+        F.softmax_cross_entropy_forward(logits[0, 0, 0], bad[0, 0])
 
 
 def test_non_array_input():

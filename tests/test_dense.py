@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numcnn import functional as F
+from numcnn import nn
 from numcnn.gradcheck import check_function
 
 
@@ -80,3 +81,39 @@ def test_linear_float32():
     out, cache = F.linear_forward(x, np.ones((4, 3), np.float32), np.ones(4, np.float32))
     assert out.dtype == np.float32
     assert all(g.dtype == np.float32 for g in F.linear_backward(np.ones_like(out), cache))
+
+
+def test_layer_and_argument_errors():
+    for make, err, msg in [
+        (lambda: nn.Linear(4, -1), ValueError, "Linear: out_features must be a positive int; "
+                                               "got -1"),
+        (lambda: nn.Linear(4.0, 2), TypeError, "in_features must be a positive int; got 4.0"),
+        (lambda: nn.Linear(4, 2, bias=None), TypeError, "bias must be True or False"),
+        (lambda: nn.Linear(4, 2, dtype=np.int64), TypeError, "dtype must be a floating-point"),
+        (lambda: nn.LeakyReLU(negative_slope="a"), TypeError,
+         "LeakyReLU: negative_slope must be a finite number; got 'a'"),
+        (lambda: nn.Flatten(start_dim="1"), TypeError, "start_dim must be an int"),
+        (lambda: F.leaky_relu_forward(np.ones(2), negative_slope=None), TypeError,
+         "negative_slope must be a finite number; got None"),
+        (lambda: F.leaky_relu_forward(np.ones(2), negative_slope=float("inf")), ValueError,
+         "negative_slope must be a finite number; got inf"),
+        (lambda: F.relu_backward(np.ones(2), None), TypeError, "cache must be the output"),
+        (lambda: F.linear_backward(np.ones(2), (1, 2, 3, 4)), TypeError,
+         "cache must be the LinearCache"),
+    ]:
+        with pytest.raises(err, match=msg):
+            make()
+
+
+def test_flatten_checks_its_input_and_dout():
+    flat = nn.Flatten()
+    x = np.zeros((2, 3, 4), np.float32)
+    assert flat(x).shape == (2, 12)
+    with pytest.raises(ValueError, match=r"Flatten.backward: dout must have the forward "
+                                         r"output's shape \(2, 12\); got \(2, 3, 4\)"):
+        flat.backward(x)
+    assert flat.backward(np.ones((2, 12), np.float32)).shape == (2, 3, 4)
+    with pytest.raises(ValueError, match=r"start_dim=3 is not an axis of the input of shape"):
+        nn.Flatten(3)(x)
+    assert nn.Flatten(-2)(x).shape == (2, 12)
+    assert nn.Flatten()(np.zeros((0, 3, 4), np.float32)).shape == (0, 12)

@@ -25,9 +25,13 @@ from .dice import dice_loss_backward, dice_loss_forward
 from .linear import linear_backward, linear_forward
 from .loss import (
     log_softmax,
+    log_softmax_backward,
+    log_softmax_forward,
     softmax,
+    softmax_backward,
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
+    softmax_forward,
 )
 from .normalization import (
     batch_norm_backward,
@@ -44,6 +48,8 @@ from .pool import (
 from .upsample import (
     concat_backward,
     concat_forward,
+    interpolate_backward,
+    interpolate_forward,
     upsample_bilinear2d_backward,
     upsample_bilinear2d_forward,
     upsample_nearest2d_backward,

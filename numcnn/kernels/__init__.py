@@ -1,6 +1,6 @@
 """The only numba code in numcnn: the loops NumPy does badly.
 
-conv (im2col / col2im / layout), pool (max, average), upsample (nearest, bilinear),
+conv (im2col / col2im / layout), pool (max, average), upsample (nearest, bilinear resizing),
 norm (batch-norm statistics and passes).
 
 Every kernel is ``@njit(cache=True)``; the parallel ones split work so that no two threads
@@ -33,6 +33,8 @@ from .conv import cn_to_nchw, col2im, im2col, nchw_to_cn
 from .norm import batch_norm_apply, batch_norm_grad, channel_grad_sums, channel_mean_var
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from .upsample import (
+    nearest2d_gather,
+    nearest2d_scatter,
     upsample_bilinear2d_backward,
     upsample_bilinear2d_forward,
     upsample_nearest2d_backward,

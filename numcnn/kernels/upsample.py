@@ -1,4 +1,9 @@
-"""Nearest and bilinear upsampling loops, one thread per (n, c) plane."""
+"""Nearest and bilinear resizing loops, one thread per (n, c) plane.
+
+Integer-factor nearest upsampling copies blocks; any other nearest resize gathers with
+per-axis source-index tables, any bilinear one blends with per-axis index and weight tables
+(both built by ``numcnn.functional.upsample``).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,48 @@ def upsample_nearest2d_backward(dout, sh, sw):
             for ow in range(Wo):
                 dx[n, c, ih, ow // sw] += dout[n, c, oh, ow]
     return dx
+
+
+@njit(parallel=True, cache=True)
+def _nearest2d_gather_into(x, rows, cols, out):
+    N, C = x.shape[0], x.shape[1]
+    Ho, Wo = rows.shape[0], cols.shape[0]
+    for p in prange(N * C):
+        plane = x[p // C, p % C]
+        dst = out[p // C, p % C]
+        for oh in range(Ho):
+            src = plane[rows[oh]]
+            o = dst[oh]
+            for ow in range(Wo):
+                o[ow] = src[cols[ow]]
+    return out
+
+
+def nearest2d_gather(x, rows, cols):
+    """out[n, c, oh, ow] = x[n, c, rows[oh], cols[ow]].  x (N, C, H, W) -> (N, C, Ho, Wo)."""
+    out = np.empty((x.shape[0], x.shape[1], rows.shape[0], cols.shape[0]), dtype=x.dtype)
+    return _nearest2d_gather_into(x, rows, cols, out)
+
+
+@njit(parallel=True, cache=True)
+def _nearest2d_scatter_into(dout, rows, cols, dx):
+    N, C, Ho, Wo = dout.shape
+    for p in prange(N * C):
+        g = dout[p // C, p % C]
+        dst = dx[p // C, p % C]
+        for oh in range(Ho):
+            r = dst[rows[oh]]
+            go = g[oh]
+            for ow in range(Wo):
+                r[cols[ow]] += go[ow]
+    return dx
+
+
+def nearest2d_scatter(dout, H, W, rows, cols):
+    """The transpose of :func:`nearest2d_gather`: dx[n, c, rows[oh], cols[ow]] += dout[n, c,
+    oh, ow].  dout (N, C, Ho, Wo) -> (N, C, H, W)."""
+    dx = np.zeros((dout.shape[0], dout.shape[1], H, W), dtype=dout.dtype)
+    return _nearest2d_scatter_into(dout, rows, cols, dx)
 
 
 # Bilinear interpolation is separable: blend two input rows with the row weight, then two

@@ -54,7 +54,7 @@ class UNet(nn.Module):
                 self.ups.append(nn.ConvTranspose2d(widths[d + 1], widths[d], 2, stride=2,
                                                    rng=rng))
             else:
-                self.ups.append(nn.Sequential(nn.Upsample(2, "bilinear"),
+                self.ups.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"),
                                               nn.Conv2d(widths[d + 1], widths[d], 1, rng=rng)))
             self.concats.append(nn.Concat(axis=1))
             self.decoders.append(double_conv(2 * widths[d], widths[d], batchnorm, rng))
@@ -122,7 +122,7 @@ class FCN(nn.Sequential):
             double_conv(in_channels, b, batchnorm, rng), nn.MaxPool2d(2),
             double_conv(b, 2 * b, batchnorm, rng), nn.MaxPool2d(2),
             double_conv(2 * b, 4 * b, batchnorm, rng),
-            nn.Conv2d(4 * b, num_classes, 1, rng=rng), nn.Upsample(4, "bilinear"))
+            nn.Conv2d(4 * b, num_classes, 1, rng=rng), nn.Upsample(scale_factor=4, mode="bilinear"))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if x.ndim == 4 and (x.shape[2] % 4 or x.shape[3] % 4):

@@ -1,6 +1,6 @@
 """The familiar face: PyTorch-shaped modules whose ``backward`` is written out by hand."""
 
-from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .linear import Flatten, Identity, Linear

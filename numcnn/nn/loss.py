@@ -5,22 +5,36 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .._validate import integer, real
+from ..functional.loss import _REDUCTIONS, check_class_weight, scalar_dloss
 
 
 class CrossEntropyLoss:
-    """Softmax cross-entropy for (N, C) or per-pixel (N, C, H, W) logits, PyTorch's semantics
-    (see ``functional.softmax_cross_entropy_forward``).
+    """Softmax cross-entropy for (N, C) or (N, C, d1, ..., dk) logits against class indices
+    or class probabilities, PyTorch's semantics (see
+    ``functional.softmax_cross_entropy_forward``).
 
     ``loss_fn(logits, targets)`` returns the loss (a Python float, or an array for
     ``reduction="none"``); ``loss_fn.backward()`` returns dloss/dlogits (for "none", pass
-    the upstream gradient of the per-element losses, default ones).
+    the upstream gradient of the per-position losses, default ones).
     """
 
     def __init__(self, weight: np.ndarray | None = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0):
-        self.weight = None if weight is None else np.asarray(weight)
-        self.ignore_index, self.reduction = ignore_index, reduction
-        self.label_smoothing = label_smoothing
+        op = "CrossEntropyLoss"
+        if weight is not None:
+            w = np.asarray(weight)
+            if w.dtype == object or not (np.issubdtype(w.dtype, np.floating)
+                                         or np.issubdtype(w.dtype, np.integer)):
+                raise TypeError(f"{op}: weight must be an array of numbers, one per class; "
+                                f"got {weight!r}")
+            weight = check_class_weight(op, w.astype(np.float64), w.size)
+        self.weight = weight
+        self.ignore_index = integer(op, "ignore_index", ignore_index, minimum=None)
+        if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+            raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}; got {reduction!r}")
+        self.reduction = reduction
+        self.label_smoothing = real(op, "label_smoothing", label_smoothing, 0.0, 1.0)
         self._cache = None
 
     def __call__(self, logits: np.ndarray, targets: np.ndarray):
@@ -38,7 +52,8 @@ class CrossEntropyLoss:
         if self._cache is None:
             raise RuntimeError("CrossEntropyLoss.backward() called before the loss was computed")
         if dloss is None:
-            dloss = np.ones(self._cache[3].shape) if self.reduction == "none" else 1.0
+            dloss = (np.ones(self._cache.loss_shape, self._cache.log_probs.dtype)
+                     if self.reduction == "none" else 1.0)
         return F.softmax_cross_entropy_backward(dloss, self._cache)
 
     def __repr__(self) -> str:
@@ -54,7 +69,8 @@ class DiceLoss:
     """
 
     def __init__(self, smooth: float = 1.0, ignore_index: int = -100):
-        self.smooth, self.ignore_index = smooth, ignore_index
+        self.smooth = real("DiceLoss", "smooth", smooth, 0.0)
+        self.ignore_index = integer("DiceLoss", "ignore_index", ignore_index, minimum=None)
         self._cache = None
 
     def __call__(self, logits: np.ndarray, targets: np.ndarray) -> float:
@@ -81,7 +97,8 @@ class DiceCELoss:
     def __init__(self, ce_weight: float = 1.0, dice_weight: float = 1.0,
                  weight: np.ndarray | None = None, ignore_index: int = -100,
                  smooth: float = 1.0, label_smoothing: float = 0.0):
-        self.ce_weight, self.dice_weight = ce_weight, dice_weight
+        self.ce_weight = real("DiceCELoss", "ce_weight", ce_weight)
+        self.dice_weight = real("DiceCELoss", "dice_weight", dice_weight)
         self.ce = CrossEntropyLoss(weight, ignore_index, "mean", label_smoothing)
         self.dice = DiceLoss(smooth, ignore_index)
 
@@ -93,8 +110,9 @@ class DiceCELoss:
                 + self.dice_weight * self.dice(logits, targets))
 
     def backward(self, dloss: float = 1.0) -> np.ndarray:
-        d = self.ce.backward(self.ce_weight * dloss)
-        d += self.dice.backward(self.dice_weight * dloss)
+        g = scalar_dloss("DiceCELoss.backward", dloss)
+        d = self.ce.backward(self.ce_weight * g)
+        d += self.dice.backward(self.dice_weight * g)
         return d
 
     def __repr__(self) -> str:

@@ -6,6 +6,9 @@ import numpy as np
 
 from .. import functional as F
 from .._random import default_rng
+from .._validate import integer, real
+from ..functional.normalization import KERNEL_DTYPES
+from .linear import float_dtype
 from .module import Module
 from .parameter import Parameter
 
@@ -16,19 +19,16 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng=None):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p (the drop probability) must be in [0, 1); got {p!r}")
-        self.p = p
+        self.p = real("Dropout", "p (the drop probability)", p, 0.0, 1.0, max_open=True)
         self.rng = default_rng(rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = F.dropout_forward(x, self.p, self.training, self.rng)
-        self._save((cache,))
+        self._save(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        (cache,) = self._saved()
-        return F.dropout_backward(dout, cache)
+        return F.dropout_backward(dout, self._saved())
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -43,7 +43,14 @@ class BatchNorm2d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  dtype=np.float32):
         super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        name = type(self).__name__
+        self.num_features = integer(name, "num_features", num_features)
+        self.eps = real(name, "eps", eps, 0.0, min_open=True)
+        self.momentum = real(name, "momentum", momentum, 0.0, 1.0)
+        dtype = float_dtype(name, dtype)
+        if dtype not in KERNEL_DTYPES:
+            raise TypeError(f"{name}: dtype must be float32 or float64 (batch norm runs in "
+                            f"numba kernels compiled for those); got {dtype}")
         self.weight = Parameter(np.ones(num_features, dtype=dtype))
         self.bias = Parameter(np.zeros(num_features, dtype=dtype))
         self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
@@ -58,11 +65,11 @@ class BatchNorm2d(Module):
             layout = "(N, C, H, W)" if self._ndim == 4 else "(N, C)"
             raise ValueError(f"{type(self).__name__}: expected input {layout} with "
                              f"{self.num_features} channels at axis 1; got shape {x.shape}")
-        if self.training:
-            self.num_batches_tracked = self.num_batches_tracked + 1
         out, cache = F.batch_norm_forward(x, self.weight.data, self.bias.data,
                                           self.running_mean, self.running_var, self.training,
                                           self.momentum, self.eps)
+        if self.training:
+            self.num_batches_tracked = self.num_batches_tracked + 1
         self._save(cache)
         return out
 
