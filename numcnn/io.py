@@ -301,15 +301,17 @@ class Checkpoint:
     def apply(self, model=None, optimizer=None, scheduler=None) -> None:
         """Load the saved states into the given objects: all of them, or none.
 
-        Everything checkable is checked first (sections present, model fingerprint); then
-        each object is snapshotted and loaded, and if any load fails the ones already done
-        are restored from their snapshots before the ``ValueError`` is raised.
+        numcnn's modules, optimizers and schedulers check a state completely before they
+        write any of it, so every state is checked first (sections present, model
+        fingerprint, every value), and only then are they all written.  An object from
+        elsewhere (anything with ``state_dict()``/``load_state_dict()``) cannot be checked
+        without being loaded: it is loaded after the checks and before numcnn's objects are
+        written, so its failure changes nothing of numcnn's.
         """
         targets = [("model", model, self.model), ("optimizer", optimizer, self.optimizer),
                    ("scheduler", scheduler, self.scheduler)]
+        targets = [(name, obj, state) for name, obj, state in targets if obj is not None]
         for name, obj, state in targets:
-            if obj is None:
-                continue
             if state is None:
                 raise ValueError(f"checkpoint {self.path!r} holds no {name} state; it has "
                                  f"{self._sections()}")
@@ -318,27 +320,30 @@ class Checkpoint:
                                 f"{type(obj).__name__}")
         if model is not None:
             self.check_model(model)
-        undo: list[tuple[Any, dict]] = []
-        current = ""
+        writes, foreign = [], []
+        for name, obj, state in targets:
+            if hasattr(obj, "_prepared_load"):  # checks everything, copies what it keeps
+                writes.append(self._checked(name, lambda o=obj, s=state: o._prepared_load(s)))
+            else:
+                foreign.append((name, obj))
+        done: list[str] = []
+        for name, obj in foreign:
+            state = {k: np.array(v, copy=True) for k, v in getattr(self, name).items()}
+            self._checked(name, lambda o=obj, s=state: o.load_state_dict(s), done)
+            done.append(name)
+        for write in writes:
+            write()
+
+    def _checked(self, name: str, load: Callable[[], Any], done: list[str] = ()) -> Any:
         try:
-            for current, obj, state in targets:  # noqa: B007 (named in the error below)
-                if obj is None:
-                    continue
-                snapshot = {k: np.array(v, copy=True) for k, v in obj.state_dict().items()}
-                undo.append((obj, snapshot))
-                obj.load_state_dict({k: v.copy() for k, v in state.items()})
+            return load()
         except Exception as e:
-            stuck = []
-            for obj, snapshot in reversed(undo):
-                try:
-                    obj.load_state_dict(snapshot)
-                except Exception as undo_error:  # keep undoing the others, then report
-                    stuck.append(f"{type(obj).__name__} ({undo_error})")
-            outcome = ("nothing was changed" if not stuck else
-                       f"WARNING: restoring the previous state failed too for {stuck}; those "
-                       f"objects may be inconsistent")
-            raise ValueError(f"checkpoint {self.path!r}: could not load the {current} "
-                             f"state ({type(e).__name__}: {e}); {outcome}") from e
+            outcome = ("nothing was changed" if not done else
+                       f"the {' and '.join(done)} state was already loaded (an object from "
+                       f"outside numcnn cannot be checked before it is loaded); numcnn's "
+                       f"objects were not changed")
+            raise ValueError(f"checkpoint {self.path!r}: could not load the {name} state "
+                             f"({type(e).__name__}: {e}); {outcome}") from e
 
     def _sections(self) -> list[str]:
         return [s for s in _SECTIONS[:3] if getattr(self, s) is not None] + (
@@ -432,5 +437,3 @@ def load_checkpoint(path: PathLike, model=None, optimizer=None,
     ckpt.apply(model, optimizer, scheduler)
     return ckpt.extra
 
-
-# ---------------------------------------------------------------------- generator states
