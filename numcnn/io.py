@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import time
 import uuid
 import zipfile
 from collections import OrderedDict
@@ -64,13 +66,17 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
     ``write(f)`` fills a temporary file opened in binary mode in ``path``'s directory (same
     file system, so the final ``os.replace`` is an atomic rename); it is flushed and
     fsync'ed first.  If ``write`` raises, the temporary file is removed, the target is
-    untouched and the exception propagates.
+    untouched and the exception propagates.  After a successful save, the temporary files
+    that a killed earlier save of the same ``path`` left behind are removed: only names
+    this function makes (``.<name>.<8 hex digits>.tmp``) and only files last written before
+    this save began (a save still running elsewhere keeps writing to its file).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not "
                                 f"exist")
+    started = time.time()
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
     # os.open with mode 0o666 lets the umask decide the permissions, as for a normal file
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -86,6 +92,19 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+    _remove_stale_temporaries(directory, os.path.basename(path), started)
+
+
+def _remove_stale_temporaries(directory: str, name: str, before: float) -> None:
+    """Remove ``.<name>.<8 hex>.tmp`` files in ``directory`` last modified before ``before``
+    (left by a save that was killed); anything else, or newer, is left alone."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{8}}\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < before:
+                        os.unlink(entry.path)
 
 
 def _write_npz(f: IO[bytes], arrays: Mapping[str, np.ndarray]) -> None:

@@ -275,6 +275,26 @@ def test_crash_mid_write_keeps_the_previous_file(ckpt, monkeypatch):
     states_equal(model.state_dict(), fresh.state_dict())
 
 
+def test_a_killed_save_leaves_a_temporary_file_that_the_next_save_removes(tmp_path):
+    target = tmp_path / "last.npz"
+    stale = tmp_path / ".last.npz.0123abcd.tmp"      # what a kill -9 mid-save leaves
+    stale.write_bytes(b"PK\x03\x04 half")
+    other = tmp_path / ".best.npz.0123abcd.tmp"      # another target's: not ours to judge
+    other.write_bytes(b"x")
+    mine = tmp_path / ".last.npz.notours.tmp"        # not a name numcnn makes
+    mine.write_bytes(b"x")
+    old = os.path.getmtime(stale) - 60
+    for p in (stale, other, mine):
+        os.utime(p, (old, old))
+    fresh = tmp_path / ".last.npz.89abcdef.tmp"      # a save still running elsewhere
+    fresh.write_bytes(b"x")
+    future = old + 3600
+    os.utime(fresh, (future, future))
+    save_state_dict(target, make_model())
+    assert sorted(os.listdir(tmp_path)) == sorted([target.name, other.name, mine.name,
+                                                   fresh.name])
+
+
 def test_unsaveable_values_raise_and_write_nothing(tmp_path):
     with pytest.raises(TypeError, match="extra/bad: expected a numeric, bool or string array"):
         save_checkpoint(tmp_path / "x.npz", extra={"bad": None})
