@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import time
 import uuid
 import zipfile
 from collections import OrderedDict
@@ -64,13 +66,17 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
     ``write(f)`` fills a temporary file opened in binary mode in ``path``'s directory (same
     file system, so the final ``os.replace`` is an atomic rename); it is flushed and
     fsync'ed first.  If ``write`` raises, the temporary file is removed, the target is
-    untouched and the exception propagates.
+    untouched and the exception propagates.  After a successful save, the temporary files
+    that a killed earlier save of the same ``path`` left behind are removed: only names
+    this function makes (``.<name>.<8 hex digits>.tmp``) and only files last written before
+    this save began (a save still running elsewhere keeps writing to its file).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not "
                                 f"exist")
+    started = time.time()
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
     # os.open with mode 0o666 lets the umask decide the permissions, as for a normal file
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -86,6 +92,19 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+    _remove_stale_temporaries(directory, os.path.basename(path), started)
+
+
+def _remove_stale_temporaries(directory: str, name: str, before: float) -> None:
+    """Remove ``.<name>.<8 hex>.tmp`` files in ``directory`` last modified before ``before``
+    (left by a save that was killed); anything else, or newer, is left alone."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{8}}\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < before:
+                        os.unlink(entry.path)
 
 
 def _write_npz(f: IO[bytes], arrays: Mapping[str, np.ndarray]) -> None:
@@ -301,15 +320,17 @@ class Checkpoint:
     def apply(self, model=None, optimizer=None, scheduler=None) -> None:
         """Load the saved states into the given objects: all of them, or none.
 
-        Everything checkable is checked first (sections present, model fingerprint); then
-        each object is snapshotted and loaded, and if any load fails the ones already done
-        are restored from their snapshots before the ``ValueError`` is raised.
+        numcnn's modules, optimizers and schedulers check a state completely before they
+        write any of it, so every state is checked first (sections present, model
+        fingerprint, every value), and only then are they all written.  An object from
+        elsewhere (anything with ``state_dict()``/``load_state_dict()``) cannot be checked
+        without being loaded: it is loaded after the checks and before numcnn's objects are
+        written, so its failure changes nothing of numcnn's.
         """
         targets = [("model", model, self.model), ("optimizer", optimizer, self.optimizer),
                    ("scheduler", scheduler, self.scheduler)]
+        targets = [(name, obj, state) for name, obj, state in targets if obj is not None]
         for name, obj, state in targets:
-            if obj is None:
-                continue
             if state is None:
                 raise ValueError(f"checkpoint {self.path!r} holds no {name} state; it has "
                                  f"{self._sections()}")
@@ -318,27 +339,30 @@ class Checkpoint:
                                 f"{type(obj).__name__}")
         if model is not None:
             self.check_model(model)
-        undo: list[tuple[Any, dict]] = []
-        current = ""
+        writes, foreign = [], []
+        for name, obj, state in targets:
+            if hasattr(obj, "_prepared_load"):  # checks everything, copies what it keeps
+                writes.append(self._checked(name, lambda o=obj, s=state: o._prepared_load(s)))
+            else:
+                foreign.append((name, obj))
+        done: list[str] = []
+        for name, obj in foreign:
+            state = {k: np.array(v, copy=True) for k, v in getattr(self, name).items()}
+            self._checked(name, lambda o=obj, s=state: o.load_state_dict(s), done)
+            done.append(name)
+        for write in writes:
+            write()
+
+    def _checked(self, name: str, load: Callable[[], Any], done: list[str] = ()) -> Any:
         try:
-            for current, obj, state in targets:  # noqa: B007 (named in the error below)
-                if obj is None:
-                    continue
-                snapshot = {k: np.array(v, copy=True) for k, v in obj.state_dict().items()}
-                undo.append((obj, snapshot))
-                obj.load_state_dict({k: v.copy() for k, v in state.items()})
+            return load()
         except Exception as e:
-            stuck = []
-            for obj, snapshot in reversed(undo):
-                try:
-                    obj.load_state_dict(snapshot)
-                except Exception as undo_error:  # keep undoing the others, then report
-                    stuck.append(f"{type(obj).__name__} ({undo_error})")
-            outcome = ("nothing was changed" if not stuck else
-                       f"WARNING: restoring the previous state failed too for {stuck}; those "
-                       f"objects may be inconsistent")
-            raise ValueError(f"checkpoint {self.path!r}: could not load the {current} "
-                             f"state ({type(e).__name__}: {e}); {outcome}") from e
+            outcome = ("nothing was changed" if not done else
+                       f"the {' and '.join(done)} state was already loaded (an object from "
+                       f"outside numcnn cannot be checked before it is loaded); numcnn's "
+                       f"objects were not changed")
+            raise ValueError(f"checkpoint {self.path!r}: could not load the {name} state "
+                             f"({type(e).__name__}: {e}); {outcome}") from e
 
     def _sections(self) -> list[str]:
         return [s for s in _SECTIONS[:3] if getattr(self, s) is not None] + (
@@ -432,5 +456,3 @@ def load_checkpoint(path: PathLike, model=None, optimizer=None,
     ckpt.apply(model, optimizer, scheduler)
     return ckpt.extra
 
-
-# ---------------------------------------------------------------------- generator states

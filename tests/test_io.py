@@ -203,6 +203,58 @@ def test_optimizer_failure_rolls_the_model_back(ckpt):
     states_equal(before_o, opt.state_dict())
 
 
+def test_weights_stored_as_strings_are_refused(tmp_path):
+    model, _, _ = trained()
+    arrays = {}
+    save_checkpoint(tmp_path / "good.npz", model)
+    with np.load(tmp_path / "good.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["model/0.bias"] = arrays["model/0.bias"].astype(str)  # '0.123...' strings
+    with open(tmp_path / "strings.npz", "wb") as f:
+        nio._write_npz(f, arrays)
+    fresh = make_model(seed=3)
+    before = fresh.state_dict()
+    with pytest.raises(ValueError, match=r"could not load the model state .*0\.bias: "
+                                         r"expected a float32 array of shape \(5,\), got an "
+                                         r"array of shape \(5,\) and dtype <U"):
+        load_checkpoint(tmp_path / "strings.npz", fresh)
+    states_equal(before, fresh.state_dict())
+
+
+def test_a_bad_scheduler_state_changes_neither_model_nor_optimizer(ckpt, tmp_path):
+    from numcnn.optim import StepLR
+
+    model, opt, _ = trained(seed=4)
+    sched = StepLR(opt, step_size=2)
+    save_checkpoint(tmp_path / "s.npz", model, opt, sched)
+    with np.load(tmp_path / "s.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["scheduler/step_size"] = np.array(0)
+    with open(tmp_path / "s0.npz", "wb") as f:
+        nio._write_npz(f, arrays)
+    fresh = make_model(seed=5)
+    fopt = SGD(fresh.parameters(), lr=0.3, momentum=0.9)
+    fsched = StepLR(fopt, step_size=7)
+    m0, o0, s0 = fresh.state_dict(), fopt.state_dict(), fsched.state_dict()
+    with pytest.raises(ValueError, match="could not load the scheduler state.*step_size must "
+                                         "be a positive int; got 0.*nothing was changed"):
+        load_checkpoint(tmp_path / "s0.npz", fresh, fopt, fsched)
+    states_equal(m0, fresh.state_dict())
+    states_equal(o0, fopt.state_dict())
+    states_equal(s0, fsched.state_dict())
+    # a scheduler from elsewhere is loaded after numcnn's checks, before numcnn's writes
+    path = ckpt[0]
+    with pytest.raises(ValueError, match=r"could not load the scheduler state \(KeyError"):
+        load_checkpoint(path, fresh, fopt, BrokenLR())
+    states_equal(m0, fresh.state_dict())
+    states_equal(o0, fopt.state_dict())
+
+
+class BrokenLR(HalvingLR):
+    def load_state_dict(self, state) -> None:
+        raise KeyError("no such entry")
+
+
 def test_crash_mid_write_keeps_the_previous_file(ckpt, monkeypatch):
     path, model, opt, sched = ckpt
     before = path.read_bytes()
@@ -221,6 +273,26 @@ def test_crash_mid_write_keeps_the_previous_file(ckpt, monkeypatch):
     fresh = make_model(seed=2)
     load_checkpoint(path, fresh)
     states_equal(model.state_dict(), fresh.state_dict())
+
+
+def test_a_killed_save_leaves_a_temporary_file_that_the_next_save_removes(tmp_path):
+    target = tmp_path / "last.npz"
+    stale = tmp_path / ".last.npz.0123abcd.tmp"      # what a kill -9 mid-save leaves
+    stale.write_bytes(b"PK\x03\x04 half")
+    other = tmp_path / ".best.npz.0123abcd.tmp"      # another target's: not ours to judge
+    other.write_bytes(b"x")
+    mine = tmp_path / ".last.npz.notours.tmp"        # not a name numcnn makes
+    mine.write_bytes(b"x")
+    old = os.path.getmtime(stale) - 60
+    for p in (stale, other, mine):
+        os.utime(p, (old, old))
+    fresh = tmp_path / ".last.npz.89abcdef.tmp"      # a save still running elsewhere
+    fresh.write_bytes(b"x")
+    future = old + 3600
+    os.utime(fresh, (future, future))
+    save_state_dict(target, make_model())
+    assert sorted(os.listdir(tmp_path)) == sorted([target.name, other.name, mine.name,
+                                                   fresh.name])
 
 
 def test_unsaveable_values_raise_and_write_nothing(tmp_path):

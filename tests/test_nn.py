@@ -190,6 +190,42 @@ def test_load_state_dict_errors_name_the_keys_and_change_nothing():
     np.testing.assert_array_equal(net[0].bias.data, np.ones(4))
 
 
+@pytest.mark.parametrize("value, got", [
+    (np.array(["1.0"] * 4), r"an array of shape \(4,\) and dtype <U3"),
+    (np.array([None] * 4, dtype=object), ".*dtype object"),
+    (None, "None"),
+    ("0.5", "'0.5'"),
+    (np.ones(4, np.complex64), ".*dtype complex64"),
+    (np.ones(4, bool), ".*dtype bool"),
+])
+def test_load_state_dict_refuses_values_of_the_wrong_kind(value, got):
+    net = _net()
+    before = net.state_dict()
+    state = {**before, "0.weight": before["0.weight"] * 2, "0.bias": value}
+    with pytest.raises(ValueError, match=r"Sequential.load_state_dict: 0.bias: expected a "
+                                         r"float32 array of shape \(4,\), got " + got):
+        net.load_state_dict(state)
+    for k, v in net.state_dict().items():  # 0.weight, checked first, was not written either
+        np.testing.assert_array_equal(v, before[k])
+    with pytest.raises(ValueError, match="1.num_batches_tracked: expected a int64 array"):
+        net.load_state_dict({**before, "1.num_batches_tracked": np.array(1.5)})
+
+
+def test_load_state_dict_casts_real_numbers_and_names_every_problem_in_key_order():
+    net = _net()
+    state = {k: v.astype(np.float64) if v.dtype == np.float32 else v
+             for k, v in net.state_dict().items()}
+    state["5.bias"] = np.array([1, 2, 3])  # integers into a float parameter: cast
+    net.load_state_dict(state)
+    assert net[0].weight.data.dtype == np.float32
+    np.testing.assert_array_equal(net[5].bias.data, [1.0, 2.0, 3.0])
+    bad = {**state, "5.weight": "x", "0.weight": None}
+    with pytest.raises(ValueError, match=r"0.weight: .*got None; 5.weight: .*got 'x'"):
+        net.load_state_dict(bad)
+    with pytest.raises(TypeError, match="expected a dict of arrays; got list"):
+        net.load_state_dict([1, 2])
+
+
 def test_train_eval_propagate():
     net = _net()
     net.eval()

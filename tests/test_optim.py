@@ -9,8 +9,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from numcnn import nn
 from numcnn.nn import Parameter
-from numcnn.optim import SGD, Adam, AdamW, clip_grad_norm
+from numcnn.optim import SGD, Adam, AdamW, RMSprop, clip_grad_norm
 from numcnn.optim.lr_scheduler import (
     CosineAnnealingLR,
     LambdaLR,
@@ -71,6 +72,25 @@ def ref_adam(p, gs, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
     return p
 
 
+def ref_rmsprop(p, gs, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                centered=False):
+    p, v, gbar, b = p.copy(), 0.0, 0.0, 0.0
+    for g in gs:
+        g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g**2
+        if centered:
+            gbar = alpha * gbar + (1 - alpha) * g
+            d = np.sqrt(v - gbar**2) + eps
+        else:
+            d = np.sqrt(v) + eps
+        if momentum:
+            b = momentum * b + g / d
+            p = p - lr * b
+        else:
+            p = p - lr * g / d
+    return p
+
+
 SGD_CONFIGS = [
     dict(lr=0.1),
     dict(lr=0.1, weight_decay=0.05),
@@ -85,17 +105,26 @@ ADAM_CONFIGS = [
     (AdamW, dict(lr=0.01)),
     (AdamW, dict(lr=0.02, betas=(0.8, 0.95), weight_decay=0.3)),
 ]
+RMSPROP_CONFIGS = [
+    (RMSprop, dict(lr=0.01)),
+    (RMSprop, dict(lr=0.02, alpha=0.9, eps=1e-6, weight_decay=0.1)),
+    (RMSprop, dict(lr=0.01, momentum=0.8)),
+    (RMSprop, dict(lr=0.01, alpha=0.95, centered=True)),
+    (RMSprop, dict(lr=0.005, momentum=0.5, centered=True, weight_decay=0.05)),
+]
 
 
 def ref_for(cls, kw):
     if cls is SGD:
         return lambda p, gs: ref_sgd(p, gs, **kw)
+    if cls is RMSprop:
+        return lambda p, gs: ref_rmsprop(p, gs, **kw)
     decoupled = cls is AdamW
     kw = dict(kw, weight_decay=kw.get("weight_decay", 1e-2 if decoupled else 0.0))
     return lambda p, gs: ref_adam(p, gs, decoupled=decoupled, **kw)
 
 
-ALL_CONFIGS = [(SGD, kw) for kw in SGD_CONFIGS] + ADAM_CONFIGS
+ALL_CONFIGS = [(SGD, kw) for kw in SGD_CONFIGS] + ADAM_CONFIGS + RMSPROP_CONFIGS
 
 
 # ---------------------------------------------------------------- update rules
@@ -130,6 +159,22 @@ def test_adam_first_step_is_lr_times_sign():
     Adam([p], lr=0.1).step()
     np.testing.assert_allclose(p.data, [1 - 0.1 * 2 / (2 + 1e-8), 1 + 0.1 * 0.5 / (0.5 + 1e-8)],
                                rtol=1e-14)
+
+
+def test_rmsprop_by_hand():
+    # theta = 1, g = 2 at every step, alpha 0.5, lr 0.1, eps 0: v = 2, then 3
+    p = Parameter(np.array([1.0]))
+    opt = RMSprop([p], lr=0.1, alpha=0.5, eps=0.0)
+    for _ in range(2):
+        p.grad[...] = 2.0
+        opt.step()
+    np.testing.assert_allclose(p.data, [1 - 0.2 / np.sqrt(2) - 0.2 / np.sqrt(3)], rtol=1e-14)
+    # centered: gbar = 1, v = 2 after one step, so d = sqrt(2 - 1) = 1 and the move is lr * g
+    q = Parameter(np.array([1.0]))
+    q.grad[...] = 2.0
+    RMSprop([q], lr=0.1, alpha=0.5, eps=0.0, centered=True).step()
+    np.testing.assert_allclose(q.data, [0.8], rtol=1e-14)
+    assert opt.state[p]["step"] == 2 and set(opt.state[p]) == {"step", "square_avg"}
 
 
 def test_adamw_decay_is_decoupled():
@@ -192,14 +237,17 @@ def test_grad_is_not_modified():
     lambda ps: SGD(ps, lr=0.1, momentum=0.9, dampening=0.1),
     lambda ps: Adam(ps, weight_decay=1e-4),
     lambda ps: AdamW(ps),
-], ids=["sgd-nesterov-wd", "sgd-dampening", "adam-l2", "adamw"])
-def test_step_allocates_little(make):
+    lambda ps: RMSprop(ps, momentum=0.9, centered=True, weight_decay=1e-4),
+], ids=["sgd-nesterov-wd", "sgd-dampening", "adam-l2", "adamw", "rmsprop-centered"])
+def test_step_memory_is_a_few_temporaries_of_one_parameter(make):
+    """The update runs parameter by parameter, in the parameter's dtype: its temporaries
+    never add up to the model (8 parameters here), and a float64 upcast would double them."""
     rng = np.random.default_rng(0)
-    params = [Parameter(rng.standard_normal(s, dtype=np.float32)) for s in [(1000, 1000), (64,)]]
+    params = [Parameter(rng.standard_normal(250_000, dtype=np.float32)) for _ in range(8)]
     for p in params:
         p.grad[...] = rng.standard_normal(p.shape, dtype=np.float32)
     opt = make(params)
-    opt.step()  # the first step creates the state and scratch buffers
+    opt.step()  # the first step creates the state
     tracemalloc.start()
     try:
         opt.step()
@@ -207,7 +255,8 @@ def test_step_allocates_little(make):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 64 * 1024, f"a step on 1M float32 parameters allocated {peak} bytes"
+    one = params[0].data.nbytes
+    assert peak < 7 * one, f"a step allocated {peak / one:.1f} parameters' worth"
 
 
 def test_frozen_params_are_skipped():
@@ -273,10 +322,57 @@ def test_state_follows_parameter_dtype_change():
     (lambda ps: SGD([ps[0], ps[0]], lr=0.1), "more than once"),
     (lambda ps: SGD([{"params": [ps[0]]}, {"params": [ps[0]]}], lr=0.1), "more than once"),
     (lambda ps: SGD([{"lr": 0.1}], lr=0.1), "'params'"),
+    (lambda ps: SGD(ps, lr=float("inf")), "lr must be a finite number"),
+    (lambda ps: SGD(ps, lr=0.1, momentum=1.5), r"momentum must be a finite number in \[0.0, 1.0\]"),
+    (lambda ps: SGD(ps, lr=0.1, momentum=0.5, dampening=2.0), "dampening"),
+    (lambda ps: RMSprop(ps, alpha=1.5), "alpha"),
+    (lambda ps: RMSprop(ps, momentum=-0.1), "momentum"),
+    (lambda ps: RMSprop(ps, lr=float("nan")), "lr"),
 ])
 def test_bad_constructor_args(make, match):
     with pytest.raises(ValueError, match=match):
         make([Parameter(np.ones(2)), Parameter(np.ones(3))])
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda ps: Adam(ps, betas=0.9), r"Adam: betas must be a pair \(beta1, beta2\)"),
+    (lambda ps: AdamW(ps, betas=(0.9, "0.99")), r"betas\[1\] must be a finite number"),
+    (lambda ps: SGD(ps, lr="0.1"), "SGD: lr must be a finite number"),
+    (lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov="yes"), "nesterov must be True or "
+                                                                "False"),
+    (lambda ps: RMSprop(ps, centered=1), "centered must be True or False"),
+    (lambda ps: SGD(nn.Linear(2, 2), lr=0.1), r"SGD: params must be the parameters to "
+                                              r"update, model.parameters\(\); got the "
+                                              r"Linear module itself"),
+    (lambda ps: Adam(3.0), "params must be an iterable"),
+])
+def test_bad_constructor_types(make, match):
+    with pytest.raises(TypeError, match=match):
+        make([Parameter(np.ones(2)), Parameter(np.ones(3))])
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW, RMSprop])
+def test_a_parameter_without_grad_is_skipped_and_a_wrong_grad_refused(cls):
+    a, b = Parameter(np.ones(3)), Parameter(np.ones(2))
+    opt = cls([a, b], lr=0.1, **({"momentum": 0.9} if cls is SGD else {}))
+    a.grad[...] = 1.0
+    b.grad = None  # as PyTorch: a parameter that took no part in this step
+    opt.step()
+    assert np.all(a.data < 1.0) and np.all(b.data == 1.0) and b not in opt.state
+    before = a.data.copy()
+    b.grad = np.ones((2, 1))
+    with pytest.raises(ValueError, match=r"parameter 1 has a .grad of shape \(2, 1\) and "
+                                         r"dtype float64; expected an array of its data's "
+                                         r"shape \(2,\) and dtype float64"):
+        opt.step()
+    b.grad = np.ones(2, np.float32)
+    with pytest.raises(ValueError, match="dtype float32"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, before)  # refused before anything moved
+    b.grad = None
+    assert clip_grad_norm([a, b], max_norm=1e9) == pytest.approx(np.sqrt(3.0))
+    opt.zero_grad()  # allocates a zero gradient again
+    assert b.grad.shape == (2,) and not b.grad.any()
 
 
 def test_bad_param_types():
@@ -305,7 +401,9 @@ def grouped(params, **kw):
     lambda ps: SGD(ps, lr=0.1, momentum=0.8, dampening=0.2),
     lambda ps: Adam(grouped(ps, betas=(0.5, 0.9)), lr=0.01, weight_decay=0.1),
     lambda ps: AdamW(ps, lr=0.01, weight_decay=0.2),
-], ids=["sgd-groups", "sgd", "adam-groups", "adamw"])
+    lambda ps: RMSprop(grouped(ps, momentum=0.5), lr=0.01, centered=True),
+    lambda ps: RMSprop(ps, lr=0.01, momentum=0.9, weight_decay=0.1),
+], ids=["sgd-groups", "sgd", "adam-groups", "adamw", "rmsprop-groups", "rmsprop"])
 def test_state_dict_round_trip_continues_identically(make):
     p0, gs = init_and_grads(steps=6, shapes=((3, 4), (5,), (2,)))
     params = [Parameter(a.astype(np.float32)) for a in p0]
@@ -379,6 +477,18 @@ def _corrupt(fn):
     (_corrupt(lambda sd: sd.__setitem__("param_groups.1.lr", np.array(0.9))),
      "more param groups"),
     (_corrupt(lambda sd: sd.__setitem__("state.7.exp_avg", np.zeros(5))), "out of range"),
+    (_corrupt(lambda sd: sd.__setitem__("param_groups.0.lr", np.array("0.1"))),
+     r"param_groups\.0\.lr: expected a number, got an array of dtype <U3"),
+    (_corrupt(lambda sd: sd.__setitem__("param_groups.0.eps", np.array(np.nan))),
+     r"param_groups\.0: Adam: eps must be a finite number"),
+    (_corrupt(lambda sd: sd.__setitem__("state.1.exp_avg_sq", -np.ones(5))),
+     r"state\.1\.exp_avg_sq: expected values >= 0 \(an average of squares\)"),
+    (_corrupt(lambda sd: sd.__setitem__("state.0.exp_avg", np.full((3, 4), np.inf))),
+     r"state\.0\.exp_avg: expected finite values"),
+    (_corrupt(lambda sd: sd.__setitem__("state.0.exp_avg", np.full((3, 4), "1"))),
+     r"state\.0\.exp_avg: expected a real numeric array, got dtype <U1"),
+    (_corrupt(lambda sd: sd.__setitem__("state.0.momentum_buffer", np.zeros((3, 4)))),
+     r"state\.0: expected entries \['exp_avg', 'exp_avg_sq', 'step'\]"),
 ])
 def test_load_state_dict_errors_leave_optimizer_unchanged(bad, match):
     opt = _stepped_adam()
@@ -411,6 +521,19 @@ def test_load_state_dict_of_another_optimizer_is_refused():
     sgd.step()
     with pytest.raises(ValueError, match="betas"):
         Adam([p]).load_state_dict(sgd.state_dict())
+    rms = RMSprop([p], momentum=0.9)
+    rms.step()
+    with pytest.raises(ValueError, match="alpha"):
+        RMSprop([p]).load_state_dict(sgd.state_dict())
+    with pytest.raises(ValueError, match="dampening"):
+        SGD([p], lr=0.1).load_state_dict(rms.state_dict())
+    # RMSprop's own state, but saved with momentum: the buffer it needs is missing
+    state = rms.state_dict()
+    del state["state.0.momentum_buffer"]
+    with pytest.raises(ValueError, match=r"state\.0: expected entries \['momentum_buffer', "
+                                         r"'square_avg', 'step'\] \(and optionally "
+                                         r"\['grad_avg'\]\)"):
+        RMSprop([p], momentum=0.9).load_state_dict(state)
 
 
 # ---------------------------------------------------------------- schedulers
@@ -504,7 +627,6 @@ def test_one_cycle_momentum_cycles_inversely():
 @pytest.mark.parametrize("make,match", [
     (lambda o: StepLR(o, step_size=0), "step_size"),
     (lambda o: StepLR(o, step_size=2, gamma=-1.0), "gamma"),
-    (lambda o: CosineAnnealingLR(o, T_max=2.5), "T_max"),
     (lambda o: LinearWarmupLR(o, warmup_steps=3, start_factor=1.5), "start_factor"),
     (lambda o: OneCycleLR(o, max_lr=1.0, total_steps=10, anneal_strategy="exp"), "anneal"),
     (lambda o: OneCycleLR(o, max_lr=1.0, total_steps=10, pct_start=1.5), "pct_start"),
@@ -515,6 +637,39 @@ def test_one_cycle_momentum_cycles_inversely():
 def test_bad_scheduler_args(make, match):
     with pytest.raises(ValueError, match=match):
         make(sgd_two_groups())
+
+
+@pytest.mark.parametrize("make,error,match", [
+    (lambda o: CosineAnnealingLR(o, T_max=2.5), TypeError,
+     "CosineAnnealingLR: T_max must be a positive int; got 2.5"),
+    (lambda o: CosineAnnealingLR(o, T_max=0), ValueError, "T_max must be a positive int"),
+    (lambda o: StepLR(o, step_size="3"), TypeError, "StepLR: step_size must be a positive int"),
+    (lambda o: StepLR(o, step_size=2, gamma=float("nan")), ValueError, "gamma"),
+    (lambda o: LinearWarmupLR(o, warmup_steps=0), ValueError, "warmup_steps"),
+    (lambda o: OneCycleLR(o, max_lr=1.0, epochs=2, steps_per_epoch=0), ValueError,
+     "steps_per_epoch"),
+    (lambda o: OneCycleLR(o, max_lr=-1.0, total_steps=5), ValueError, "max_lr"),
+    (lambda o: OneCycleLR(o, max_lr=1.0, total_steps=5, div_factor=0), ValueError,
+     "div_factor"),
+    (lambda o: LambdaLR(o, 0.5), TypeError, "lr_lambda must be a function"),
+    (lambda o: LambdaLR(o, lambda t: float("nan")), ValueError,
+     r"LambdaLR: the factor lr_lambda\(0\) must be a finite number in \[0.0, inf\); got nan"),
+    (lambda o: StepLR("opt", step_size=2), TypeError, "expected an Optimizer"),
+    (lambda o: StepLR(o, step_size=2, last_epoch=-2), ValueError, "last_epoch"),
+])
+def test_scheduler_argument_kinds_and_ranges(make, error, match):
+    with pytest.raises(error, match=match):
+        make(sgd_two_groups())
+
+
+def test_lambda_lr_refuses_a_bad_factor_and_stays_put():
+    opt = sgd_two_groups()
+    sched = LambdaLR(opt, lambda t: 1.0 if t < 2 else -0.5)
+    sched.step()
+    with pytest.raises(ValueError, match=r"lr_lambda\(2\) must be a finite number in "
+                                         r"\[0.0, inf\); got -0.5"):
+        sched.step()
+    assert sched.last_epoch == 1 and opt.param_groups[0]["lr"] == 0.1
 
 
 SCHEDULERS = [
@@ -552,10 +707,27 @@ def test_scheduler_load_errors_leave_it_unchanged():
     good = sched.state_dict()
     for bad, match in [({**good, "base_lrs": np.array([0.1])}, r"base_lrs: expected shape"),
                        ({k: v for k, v in good.items() if k != "gamma"}, "missing keys"),
-                       ({**good, "extra": np.array(1)}, "unexpected keys")]:
+                       ({**good, "extra": np.array(1)}, "unexpected keys"),
+                       ({**good, "step_size": np.array(0)}, "step_size must be a positive "
+                                                            "int; got 0"),
+                       ({**good, "step_size": np.array("2")}, "step_size: expected numbers"),
+                       ({**good, "step_size": np.array(2.0)}, "step_size must be a positive "
+                                                              "int; got 2.0"),
+                       ({**good, "gamma": np.array(np.inf)}, "gamma"),
+                       ({**good, "base_lrs": np.array([0.1, -1.0])}, "base_lrs")]:
         with pytest.raises(ValueError, match=match):
             sched.load_state_dict({**bad, "last_epoch": np.array(5)})
         assert sched.last_epoch == 1 and sched.base_lrs == [0.1, 0.02]
+        assert sched.step_size == 2 and sched.optimizer.param_groups[0]["lr"] == 0.1
+    cosine = CosineAnnealingLR(sgd_two_groups(), T_max=4)
+    with pytest.raises(ValueError, match=r"CosineAnnealingLR state_dict: CosineAnnealingLR: "
+                                         r"T_max must be a positive int; got 0"):
+        cosine.load_state_dict({**cosine.state_dict(), "T_max": np.array(0)})
+    cosine.step()  # still works
+    one = OneCycleLR(sgd_two_groups(), max_lr=1.0, total_steps=5)
+    with pytest.raises(ValueError, match="total_steps=5"):
+        one.load_state_dict({**one.state_dict(), "last_epoch": np.array(9)})
+    assert one.last_epoch == 0
 
 
 # ---------------------------------------------------------------- clip_grad_norm
@@ -613,7 +785,7 @@ def _torch():
     return torch
 
 
-TORCH_OPT = {SGD: "SGD", Adam: "Adam", AdamW: "AdamW"}
+TORCH_OPT = {SGD: "SGD", Adam: "Adam", AdamW: "AdamW", RMSprop: "RMSprop"}
 
 
 @pytest.mark.parametrize("cls,kw", ALL_CONFIGS)

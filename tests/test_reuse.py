@@ -139,6 +139,8 @@ OPTIMIZERS = {
     "sgd": (lambda p: optim.SGD(p, lr=0.1, momentum=0.9), "SGD", dict(lr=0.1, momentum=0.9)),
     "adam": (lambda p: optim.Adam(p, lr=0.01), "Adam", dict(lr=0.01)),
     "adamw": (lambda p: optim.AdamW(p, lr=0.01), "AdamW", dict(lr=0.01)),
+    "rmsprop": (lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True), "RMSprop",
+                dict(lr=0.01, momentum=0.5, centered=True)),
 }
 
 

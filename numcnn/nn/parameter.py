@@ -12,9 +12,10 @@ class Parameter:
     ----------
     data : np.ndarray
         The value (float32 for training, float64 for gradient checks).
-    grad : np.ndarray
+    grad : np.ndarray or None
         Same shape and dtype as ``data``; every ``Module.backward`` *adds* into it, so call
-        ``zero_grad()`` between steps.  Always allocated (zeros), never None.
+        ``zero_grad()`` between steps.  Allocated as zeros; setting it to None makes the
+        optimizers skip the parameter (as PyTorch), and ``zero_grad()`` allocates it again.
     requires_grad : bool
         Optimizers skip parameters with ``requires_grad=False``.
     """
@@ -42,12 +43,15 @@ class Parameter:
         return self.data.size
 
     def zero_grad(self) -> None:
-        self.grad.fill(0)
+        if self.grad is None:
+            self.grad = np.zeros_like(self.data)
+        else:
+            self.grad.fill(0)
 
     def astype(self, dtype) -> None:
         """Cast data and grad in place of the attributes (the object keeps its identity)."""
         self.data = self.data.astype(dtype)
-        self.grad = self.grad.astype(dtype)
+        self.grad = None if self.grad is None else self.grad.astype(dtype)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"

@@ -27,9 +27,10 @@ from .lr_scheduler import (
     StepLR,
 )
 from .optimizer import Optimizer
+from .rmsprop import RMSprop
 from .sgd import SGD
 from .utils import clip_grad_norm
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm", "lr_scheduler",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "clip_grad_norm", "lr_scheduler",
            "LRScheduler", "StepLR", "CosineAnnealingLR", "LinearWarmupLR", "LambdaLR",
            "OneCycleLR"]

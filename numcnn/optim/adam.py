@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from ..nn.parameter import Parameter
-from .optimizer import Optimizer, ParamsT, check_nonneg
+from .optimizer import Optimizer, ParamsT
 
 
 class Adam(Optimizer):
@@ -44,6 +43,7 @@ class Adam(Optimizer):
 
     _buffer_names = ("exp_avg", "exp_avg_sq")
     _count_names = ("step",)
+    _nonnegative_buffers = ("exp_avg_sq",)
 
     def __init__(self, params: ParamsT, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -51,58 +51,39 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        check_nonneg(group, "lr", "eps", "weight_decay")
-        betas = tuple(group["betas"])
-        if len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2); got {group['betas']!r}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= float(beta) < 1.0:
-                raise ValueError(f"betas[{i}] must be in [0, 1); got {beta!r}")
-        group["betas"] = (float(betas[0]), float(betas[1]))
+        for name in ("lr", "eps", "weight_decay"):
+            self._number(group, name)
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{type(self).__name__}: betas must be a pair (beta1, beta2) of "
+                            f"numbers in [0, 1); got {betas!r}")
+        pair = {"betas[0]": betas[0], "betas[1]": betas[1]}
+        for name in pair:
+            self._number(pair, name, maximum=1.0, max_open=True)
+        group["betas"] = (pair["betas[0]"], pair["betas[1]"])
 
-    def _decay(self, p: Parameter, g: np.ndarray, scratch: np.ndarray, lr: float,
-               wd: float) -> np.ndarray:
-        """Weight decay; returns the gradient to use.  Adam: L2, ``g + wd * theta``."""
-        if wd == 0.0:
-            return g
-        np.multiply(p.data, wd, out=scratch)
-        np.add(g, scratch, out=scratch)
-        return scratch
+    def _gradient(self, p: Parameter, lr: float, weight_decay: float) -> np.ndarray:
+        """The gradient the moments see.  Adam: L2 decay, ``g + weight_decay * theta``."""
+        return p.grad + weight_decay * p.data if weight_decay != 0 else p.grad
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
-        beta1, beta2 = (float(b) for b in group["betas"])
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
         for p in self._active(group):
             state = self._param_state(p)
             if not state:
-                state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p.data)
-                state["exp_avg_sq"] = np.zeros_like(p.data)
+                state.update(step=0, exp_avg=np.zeros_like(p.data),
+                             exp_avg_sq=np.zeros_like(p.data))
             state["step"] += 1
-            t = state["step"]
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            s1, s2 = self._scratch_pair(p)
-            g = self._decay(p, p.grad, s1, lr, wd)
-            # m = beta1 m + (1 - beta1) g
+            t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            theta, g = p.data, self._gradient(p, lr, weight_decay)
             m *= beta1
-            np.multiply(g, 1.0 - beta1, out=s2)
-            m += s2
-            # v = beta2 v + (1 - beta2) g^2
+            m += (1 - beta1) * g
             v *= beta2
-            np.multiply(g, g, out=s2)
-            s2 *= 1.0 - beta2
-            v += s2
-            # the bias corrections are scalars, computed in Python float64 as in PyTorch
-            bias1 = 1.0 - beta1**t
-            bias2 = 1.0 - beta2**t
-            # denominator sqrt(v_hat) + eps = sqrt(v) / sqrt(bias2) + eps
-            np.sqrt(v, out=s2)
-            s2 /= math.sqrt(bias2)
-            s2 += eps
-            # theta -= (lr / bias1) * m / denom
-            np.divide(m, s2, out=s2)
-            s2 *= lr / bias1
-            np.subtract(p.data, s2, out=p.data)
+            v += (1 - beta2) * g * g
+            m_hat = m / (1 - beta1**t)  # the bias corrections are Python floats, as in PyTorch
+            v_hat = v / (1 - beta2**t)
+            theta -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
 class AdamW(Adam):
@@ -121,9 +102,9 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _decay(self, p: Parameter, g: np.ndarray, scratch: np.ndarray, lr: float,
-               wd: float) -> np.ndarray:
-        """AdamW: decoupled, ``theta *= 1 - lr * wd``; the gradient is used as is."""
-        if wd != 0.0:
-            p.data *= 1.0 - lr * wd
-        return g
+    def _gradient(self, p: Parameter, lr: float, weight_decay: float) -> np.ndarray:
+        """AdamW: the decay shrinks theta itself, ``theta *= 1 - lr * weight_decay``; the
+        gradient is used as it is."""
+        if weight_decay != 0:
+            p.data *= 1 - lr * weight_decay
+        return p.grad

@@ -7,7 +7,9 @@ epoch or once per batch as each class's docstring says.
 
 Because every value is computed from ``last_epoch`` and the base rates (not from the
 previous value), a restored ``state_dict`` continues exactly, and a learning rate written
-into the groups by hand is overwritten at the next ``step()``.
+into the groups by hand is overwritten at the next ``step()``.  Each schedule checks its
+hyper-parameters in one place, :meth:`LRScheduler._checked`, used both by its constructor
+and by ``load_state_dict`` (a restored ``T_max=0`` is refused like a given one).
 """
 
 from __future__ import annotations
@@ -18,11 +20,19 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import integer, real
 from .optimizer import Optimizer
 
 
+def _check_optimizer(op: str, optimizer: Any) -> Optimizer:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{op}: expected an Optimizer; got {type(optimizer).__name__}")
+    return optimizer
+
+
 class LRScheduler:
-    """Base class: subclasses define :meth:`_lr_at` (learning rates at a step count).
+    """Base class: subclasses define :meth:`_lr_at` (learning rates at a step count) and
+    :meth:`_checked` (their hyper-parameters, validated).
 
     Parameters
     ----------
@@ -43,10 +53,9 @@ class LRScheduler:
     _hyper: tuple[str, ...] = ()
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"expected an Optimizer; got {type(optimizer).__name__}")
-        self.optimizer = optimizer
-        last_epoch = int(last_epoch)
+        name = type(self).__name__
+        self.optimizer = _check_optimizer(name, optimizer)
+        last_epoch = integer(name, "last_epoch", last_epoch, minimum=-1)
         for i, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
@@ -58,11 +67,18 @@ class LRScheduler:
         self._last_lr: list[float] = []
         self.step()
 
+    def _set_hyper(self, optimizer: Optimizer, **values: Any) -> None:
+        """Validate the constructor's hyper-parameters and keep them as attributes."""
+        _check_optimizer(type(self).__name__, optimizer)
+        self.__dict__.update(self._checked(values, len(optimizer.param_groups)))
+
+    def _checked(self, values: dict[str, Any], n_groups: int) -> dict[str, Any]:
+        """``values`` (one entry per name of ``_hyper``) validated and normalised; raises
+        ``TypeError`` or ``ValueError`` saying which one is wrong."""
+        return values
+
     def _lr_at(self, epoch: int) -> list[float]:
         raise NotImplementedError
-
-    def _check_state(self) -> None:
-        """Validate hyper-parameters restored by :meth:`load_state_dict`; raise ValueError."""
 
     def get_lr(self) -> list[float]:
         """Learning rate of each group at ``last_epoch`` (the closed form)."""
@@ -98,46 +114,79 @@ class LRScheduler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output (values may be 0-d arrays) and write the
-        restored step's rates into the optimizer.  On a missing, unexpected or mis-shaped
-        entry a ``ValueError`` names it and nothing changes."""
+        restored step's rates into the optimizer.
+
+        Everything is checked first, with the constructor's rules (a ``T_max`` of 0, a
+        string ``step_size`` or a negative base rate are refused); on a missing, unexpected
+        or wrong entry a ``ValueError`` names it and nothing changes."""
+        self._prepared_load(state)()
+
+    def _prepared_load(self, state: dict[str, Any]) -> Callable[[], None]:
+        """Check ``state`` completely; return the function that writes it (it cannot fail)."""
+        name = type(self).__name__
         expected = {"last_epoch", "base_lrs", *self._hyper}
-        if set(state) != expected:
-            raise ValueError(f"{type(self).__name__} state_dict: missing keys "
-                             f"{sorted(expected - set(state))}, unexpected keys "
-                             f"{sorted(set(state) - expected)}")
+        if not hasattr(state, "keys") or set(state) != expected:
+            got = set(state) if hasattr(state, "keys") else set()
+            raise ValueError(f"{name} state_dict: missing keys {sorted(expected - got)}, "
+                             f"unexpected keys {sorted(got - expected)}")
         n = len(self.optimizer.param_groups)
-        new: dict[str, Any] = {}
-        for name in expected:
-            arr = np.asarray(state[name])
-            like = getattr(self, name)
-            if isinstance(like, list):
-                if arr.shape != (n,):
-                    raise ValueError(f"{name}: expected shape ({n},) (one per param group), "
-                                     f"got {arr.shape}")
-                new[name] = [float(v) for v in arr]
-            else:
-                if arr.shape != ():
-                    raise ValueError(f"{name}: expected a 0-d array, got shape {arr.shape}")
-                new[name] = type(like)(arr.item())
-        if new["last_epoch"] < 0:
-            raise ValueError(f"last_epoch: expected >= 0, got {new['last_epoch']}")
-        old = {name: getattr(self, name) for name in expected}
-        self.__dict__.update(new)
+        restored = {key: _from_array(f"{name} state_dict: {key}", state[key],
+                                     getattr(self, key), n) for key in sorted(expected)}
         try:
-            self._check_state()
+            last_epoch = integer(name, "last_epoch", restored.pop("last_epoch"), minimum=0)
+            base_lrs = [real(name, "base_lrs", lr, 0.0) for lr in restored.pop("base_lrs")]
+            hyper = self._checked(restored, n)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name} state_dict: {e}") from None
+        new = {"last_epoch": last_epoch, "base_lrs": base_lrs, **hyper}
+        old = {key: getattr(self, key) for key in new}
+        self.__dict__.update(new)  # the closed form reads the attributes
+        try:
             lrs = self.get_lr()
-        except ValueError:
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name} state_dict: {e}") from None
+        finally:
             self.__dict__.update(old)
-            raise
-        self._apply(lrs)
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["initial_lr"] = base
+
+        def write() -> None:
+            self.__dict__.update(new)
+            self._apply(lrs)
+            for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+                group["initial_lr"] = base
+
+        return write
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or int(value) != value or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
+def _from_array(key: str, value: Any, like: Any, n_groups: int) -> Any:
+    """A saved entry back as the Python type of the current attribute ``like``: a list of
+    one float per group, a bool, an int, a float or a string; numbers must be numbers."""
+    arr = np.asarray(value)
+    if isinstance(like, str):
+        if arr.dtype.kind != "U" or arr.shape != ():
+            raise ValueError(f"{key}: expected a string, got {arr!r}")
+        return str(arr)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{key}: expected numbers, got an array of dtype {arr.dtype}")
+    if isinstance(like, list):
+        if arr.shape != (n_groups,):
+            raise ValueError(f"{key}: expected shape ({n_groups},) (one per param group), "
+                             f"got {arr.shape}")
+        return [float(v) for v in arr]
+    if arr.shape != ():
+        raise ValueError(f"{key}: expected a 0-d array, got shape {arr.shape}")
+    item = arr.item()
+    if isinstance(like, int) and not isinstance(like, bool) and arr.dtype.kind in "iu":
+        return int(item)
+    return item  # a bool stays a bool; a float for an int is refused by the checks
+
+
+def _per_group(op: str, name: str, value: float | Sequence[float], n: int) -> list[float]:
+    """One finite number >= 0 per param group, from a number or a sequence of n."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * n
+    if len(values) != n:
+        raise ValueError(f"{op}: {name}: expected one value per param group ({n}), got "
+                         f"{len(values)}")
+    return [real(op, name, v, 0.0) for v in values]
 
 
 class StepLR(LRScheduler):
@@ -151,11 +200,12 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1):
-        self.step_size = _positive_int("step_size", step_size)
-        if not float(gamma) >= 0:
-            raise ValueError(f"gamma must be >= 0; got {gamma!r}")
-        self.gamma = float(gamma)
+        self._set_hyper(optimizer, step_size=step_size, gamma=gamma)
         super().__init__(optimizer, last_epoch)
+
+    def _checked(self, values: dict[str, Any], n_groups: int) -> dict[str, Any]:
+        return {"step_size": integer("StepLR", "step_size", values["step_size"]),
+                "gamma": real("StepLR", "gamma", values["gamma"], 0.0)}
 
     def _lr_at(self, epoch: int) -> list[float]:
         return [base * self.gamma ** (epoch // self.step_size) for base in self.base_lrs]
@@ -174,11 +224,12 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1):
-        self.T_max = _positive_int("T_max", T_max)
-        if not float(eta_min) >= 0:
-            raise ValueError(f"eta_min must be >= 0; got {eta_min!r}")
-        self.eta_min = float(eta_min)
+        self._set_hyper(optimizer, T_max=T_max, eta_min=eta_min)
         super().__init__(optimizer, last_epoch)
+
+    def _checked(self, values: dict[str, Any], n_groups: int) -> dict[str, Any]:
+        return {"T_max": integer("CosineAnnealingLR", "T_max", values["T_max"]),
+                "eta_min": real("CosineAnnealingLR", "eta_min", values["eta_min"], 0.0)}
 
     def _lr_at(self, epoch: int) -> list[float]:
         cos = 1.0 + math.cos(math.pi * epoch / self.T_max)
@@ -197,40 +248,49 @@ class LinearWarmupLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 1 / 3,
                  last_epoch: int = -1):
-        self.warmup_steps = _positive_int("warmup_steps", warmup_steps)
-        if not 0.0 <= float(start_factor) <= 1.0:
-            raise ValueError(f"start_factor must be in [0, 1]; got {start_factor!r}")
-        self.start_factor = float(start_factor)
+        self._set_hyper(optimizer, warmup_steps=warmup_steps, start_factor=start_factor)
         super().__init__(optimizer, last_epoch)
 
+    def _checked(self, values: dict[str, Any], n_groups: int) -> dict[str, Any]:
+        op = "LinearWarmupLR"
+        return {"warmup_steps": integer(op, "warmup_steps", values["warmup_steps"]),
+                "start_factor": real(op, "start_factor", values["start_factor"], 0.0, 1.0)}
+
     def _lr_at(self, epoch: int) -> list[float]:
-        s = self.start_factor
-        factor = s + (1.0 - s) * min(epoch, self.warmup_steps) / self.warmup_steps
+        s, W = self.start_factor, self.warmup_steps
+        factor = s + (1.0 - s) * min(epoch, W) / W
         return [base * factor for base in self.base_lrs]
 
 
 class LambdaLR(LRScheduler):
     r""":math:`\eta_t = \eta_0 \cdot \text{lr\_lambda}(t)`, one function or one per group.
 
-    Stepped per epoch or per batch, as the function expects.  The functions are not saved
-    by :meth:`state_dict` (only ``last_epoch`` and ``base_lrs``): pass the same ones again.
-    Example, warm-up then cosine over ``T`` batches:
+    Stepped per epoch or per batch, as the function expects.  A factor that is not a finite
+    number >= 0 (NaN, a negative value, a string) is refused when it is computed, and the
+    scheduler stays where it was.  The functions are not saved by :meth:`state_dict` (only
+    ``last_epoch`` and ``base_lrs``): pass the same ones again.  Example, warm-up then
+    cosine over ``T`` batches:
     ``lambda t: min(1, (t + 1) / W) * 0.5 * (1 + math.cos(math.pi * t / T))``.
     """
 
     def __init__(self, optimizer: Optimizer,
                  lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
                  last_epoch: int = -1):
-        n = len(optimizer.param_groups)
+        n = len(_check_optimizer("LambdaLR", optimizer).param_groups)
         lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
         if len(lambdas) != n:
             raise ValueError(f"expected {n} lr_lambda functions (one per group), "
                              f"got {len(lambdas)}")
+        for f in lambdas:
+            if not callable(f):
+                raise TypeError(f"LambdaLR: lr_lambda must be a function of the step count; "
+                                f"got {type(f).__name__}")
         self.lr_lambdas = lambdas
         super().__init__(optimizer, last_epoch)
 
     def _lr_at(self, epoch: int) -> list[float]:
-        return [base * float(f(epoch)) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+        return [base * real("LambdaLR", f"the factor lr_lambda({epoch})", f(epoch), 0.0)
+                for base, f in zip(self.base_lrs, self.lr_lambdas)]
 
 
 class OneCycleLR(LRScheduler):
@@ -267,29 +327,24 @@ class OneCycleLR(LRScheduler):
                  anneal_strategy: str = "cos", cycle_momentum: bool = False,
                  base_momentum: float | Sequence[float] = 0.85,
                  max_momentum: float | Sequence[float] = 0.95, last_epoch: int = -1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"expected an Optimizer; got {type(optimizer).__name__}")
+        op = "OneCycleLR"
+        groups = _check_optimizer(op, optimizer).param_groups
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("give total_steps, or both epochs and steps_per_epoch")
-            total_steps = _positive_int("epochs", epochs) * _positive_int(
-                "steps_per_epoch", steps_per_epoch)
-        self.total_steps = _positive_int("total_steps", total_steps)
-        if not 0.0 <= float(pct_start) <= 1.0:
-            raise ValueError(f"pct_start must be in [0, 1]; got {pct_start!r}")
-        self.pct_start = float(pct_start)
-        if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be 'cos' or 'linear'; got {anneal_strategy!r}")
-        self.anneal_strategy = str(anneal_strategy)
-        if not (float(div_factor) > 0 and float(final_div_factor) > 0):
-            raise ValueError(f"div_factor and final_div_factor must be > 0; got {div_factor}, "
-                             f"{final_div_factor}")
-        groups = optimizer.param_groups
-        self.max_lrs = _per_group("max_lr", max_lr, len(groups))
-        self.min_lrs = [m / div_factor / final_div_factor for m in self.max_lrs]
-        self.cycle_momentum = bool(cycle_momentum)
-        self.base_momentums = _per_group("base_momentum", base_momentum, len(groups))
-        self.max_momentums = _per_group("max_momentum", max_momentum, len(groups))
+            total_steps = (integer(op, "epochs", epochs)
+                           * integer(op, "steps_per_epoch", steps_per_epoch))
+        div_factor = real(op, "div_factor", div_factor, 0.0, min_open=True)
+        final_div_factor = real(op, "final_div_factor", final_div_factor, 0.0, min_open=True)
+        max_lrs = _per_group(op, "max_lr", max_lr, len(groups))
+        self._set_hyper(optimizer, total_steps=total_steps, pct_start=pct_start,
+                        anneal_strategy=anneal_strategy, max_lrs=max_lrs,
+                        min_lrs=[m / div_factor / final_div_factor for m in max_lrs],
+                        cycle_momentum=cycle_momentum,
+                        base_momentums=_per_group(op, "base_momentum", base_momentum,
+                                                  len(groups)),
+                        max_momentums=_per_group(op, "max_momentum", max_momentum,
+                                                 len(groups)))
         if self.cycle_momentum and not ({"momentum", "betas"} & set(optimizer.defaults)):
             raise ValueError("cycle_momentum=True needs an optimizer with momentum or betas")
         if last_epoch == -1:
@@ -297,10 +352,21 @@ class OneCycleLR(LRScheduler):
                 group["initial_lr"] = m / div_factor
         super().__init__(optimizer, last_epoch)
 
-    def _check_state(self) -> None:
-        if self.anneal_strategy not in ("cos", "linear") or not 0 <= self.pct_start <= 1:
-            raise ValueError(f"anneal_strategy {self.anneal_strategy!r} / pct_start "
-                             f"{self.pct_start} out of range")
+    def _checked(self, values: dict[str, Any], n_groups: int) -> dict[str, Any]:
+        op = "OneCycleLR"
+        if values["anneal_strategy"] not in ("cos", "linear"):
+            raise ValueError(f"{op}: anneal_strategy must be 'cos' or 'linear'; got "
+                             f"{values['anneal_strategy']!r}")
+        if not isinstance(values["cycle_momentum"], (bool, np.bool_)):
+            raise TypeError(f"{op}: cycle_momentum must be True or False; got "
+                            f"{values['cycle_momentum']!r}")
+        out = {"total_steps": integer(op, "total_steps", values["total_steps"]),
+               "pct_start": real(op, "pct_start", values["pct_start"], 0.0, 1.0),
+               "anneal_strategy": str(values["anneal_strategy"]),
+               "cycle_momentum": bool(values["cycle_momentum"])}
+        for name in ("max_lrs", "min_lrs", "base_momentums", "max_momentums"):
+            out[name] = _per_group(op, name, values[name], n_groups)
+        return out
 
     def _phase(self, epoch: int) -> tuple[int, float]:
         """(phase index, fraction of it done) at ``epoch``, with PyTorch's phase ends."""
@@ -338,13 +404,3 @@ class OneCycleLR(LRScheduler):
                 group["betas"] = (m, group["betas"][1])
             else:
                 group["momentum"] = m
-
-
-def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]:
-    values = list(value) if isinstance(value, (list, tuple)) else [value] * n
-    if len(values) != n:
-        raise ValueError(f"{name}: expected one value per param group ({n}), got {len(values)}")
-    out = [float(v) for v in values]
-    if not all(v >= 0 for v in out):
-        raise ValueError(f"{name} must be >= 0; got {value!r}")
-    return out

@@ -1,6 +1,7 @@
 """Optimizer base class: parameter groups, per-parameter state, flat ``.npz``-ready state_dict.
 
-The update rules live in ``sgd.py`` and ``adam.py``; this file holds what they share:
+The update rules live in ``sgd.py``, ``adam.py`` and ``rmsprop.py``; this file holds what
+they share:
 
 - ``param_groups``: a list of dicts, each with ``"params"`` (a list of ``Parameter``) and
   that group's hyper-parameters (``"lr"``, ...), as in PyTorch.  Schedulers write
@@ -8,8 +9,8 @@ The update rules live in ``sgd.py`` and ``adam.py``; this file holds what they s
 - ``state``: per-parameter arrays (momentum buffers, Adam moments), keyed by the
   ``Parameter`` object itself so that ``Parameter.astype`` (which swaps ``.data``) keeps them.
 - ``state_dict()``: a flat ``dict[str, np.ndarray]`` (``param_groups.0.lr``,
-  ``state.3.exp_avg``...) that ``np.savez`` stores and ``np.load(allow_pickle=False)`` reads.
-- scratch buffers, so that a step allocates no arrays of the parameters' size.
+  ``state.3.exp_avg``...) that ``np.savez`` stores and ``np.load(allow_pickle=False)`` reads;
+  ``load_state_dict`` checks all of it before it writes anything.
 """
 
 from __future__ import annotations
@@ -19,29 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import real
+from ..nn.module import Module
 from ..nn.parameter import Parameter
 
 ParamsT = Iterable[Parameter] | Iterable[dict[str, Any]]
-
-
-def _as_float(name: str, value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number; got {value!r}") from None
-
-
-def check_nonneg(group: dict[str, Any], *names: str) -> None:
-    """Raise ``ValueError`` unless each ``group[name]`` is a number >= 0 (NaN is rejected).
-
-    Values are normalised to Python floats on the way: a ``np.float64`` learning rate would
-    make NumPy >= 2 compute a float32 update in float64.
-    """
-    for name in names:
-        value = _as_float(name, group[name])
-        if not value >= 0.0:  # written so that NaN fails too
-            raise ValueError(f"{name} must be >= 0; got {group[name]!r}")
-        group[name] = value
 
 
 class Optimizer:
@@ -66,18 +49,25 @@ class Optimizer:
     _buffer_names: tuple[str, ...] = ()
     #: names of per-parameter integer counters
     _count_names: tuple[str, ...] = ()
+    #: state arrays that are averages of squares, hence never negative
+    _nonnegative_buffers: tuple[str, ...] = ()
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
-        if isinstance(params, (Parameter, np.ndarray)):
-            raise TypeError("params must be an iterable of Parameters or of param-group dicts "
-                            f"(e.g. model.parameters()); got a single {type(params).__name__}")
+        name = type(self).__name__
+        if isinstance(params, Module):
+            raise TypeError(f"{name}: params must be the parameters to update, "
+                            f"model.parameters(); got the {type(params).__name__} module "
+                            f"itself")
+        if isinstance(params, (Parameter, np.ndarray)) or not isinstance(params, Iterable):
+            raise TypeError(f"{name}: params must be an iterable of Parameters or of "
+                            f"param-group dicts (e.g. model.parameters()); got a single "
+                            f"{type(params).__name__}")
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Parameter, dict[str, Any]] = {}
-        self._scratch: dict[np.dtype, np.ndarray] = {}
         items = list(params)
         if not items:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+            raise ValueError(f"{name} got an empty parameter list")
         groups = items if isinstance(items[0], dict) else [{"params": items}]
         for group in groups:
             self.add_param_group(group)
@@ -105,10 +95,29 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        """Validate (and normalise) a group's hyper-parameters; raise ``ValueError``."""
+        """Validate (and normalise) a group's hyper-parameters; raise ``TypeError`` or
+        ``ValueError``."""
+
+    def _number(self, group: dict[str, Any], name: str, maximum: float | None = None,
+                max_open: bool = False) -> None:
+        """``group[name]`` must be a finite number >= 0 (and <= ``maximum``); it is stored
+        as a Python float, so that a float32 update stays float32."""
+        group[name] = real(type(self).__name__, name, group[name], 0.0, maximum,
+                           max_open=max_open)
+
+    def _flag(self, group: dict[str, Any], name: str) -> None:
+        value = group[name]
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: {name} must be True or False; got "
+                            f"{value!r}")
+        group[name] = bool(value)
 
     def _all_params(self) -> list[Parameter]:
         return [p for g in self.param_groups for p in g["params"]]
+
+    def _required_state(self, group: dict[str, Any]) -> set[str]:
+        """The state entries a stepped parameter of ``group`` must have."""
+        return set(self._buffer_names) | set(self._count_names)
 
     # ------------------------------------------------------------------ stepping
     def zero_grad(self) -> None:
@@ -117,7 +126,11 @@ class Optimizer:
             p.zero_grad()
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Update every parameter with ``requires_grad=True`` in place, from its ``.grad``.
+        """Update every parameter with ``requires_grad=True`` and a ``.grad``, in place.
+
+        A parameter whose ``.grad`` is None is skipped (as in PyTorch); a ``.grad`` whose
+        shape or dtype differs from the parameter's is an error, raised before anything is
+        updated.
 
         Parameters
         ----------
@@ -129,6 +142,16 @@ class Optimizer:
         The closure's loss, or None.
         """
         loss = closure() if closure is not None else None
+        for i, p in enumerate(self._all_params()):
+            g = p.grad
+            if p.requires_grad and g is not None and (
+                    not isinstance(g, np.ndarray) or g.shape != p.data.shape
+                    or g.dtype != p.data.dtype):
+                got = (f"shape {g.shape} and dtype {g.dtype}" if isinstance(g, np.ndarray)
+                       else f"a {type(g).__name__}")
+                raise ValueError(f"{type(self).__name__}.step: parameter {i} has a .grad of "
+                                 f"{got}; expected an array of its data's shape "
+                                 f"{p.data.shape} and dtype {p.data.dtype}")
         for group in self.param_groups:
             self._step_group(group)
         return loss
@@ -137,7 +160,8 @@ class Optimizer:
         raise NotImplementedError
 
     def _active(self, group: dict[str, Any]) -> Iterable[Parameter]:
-        return (p for p in group["params"] if p.requires_grad)
+        """The parameters a step updates: trainable, with a gradient."""
+        return (p for p in group["params"] if p.requires_grad and p.grad is not None)
 
     def _param_state(self, p: Parameter) -> dict[str, Any]:
         """The state of ``p``; buffers follow ``p``'s dtype if ``Parameter.astype`` changed it."""
@@ -150,17 +174,6 @@ class Optimizer:
                                      f"parameter now has shape {p.data.shape}")
                 state[name] = buf.astype(p.data.dtype)
         return state
-
-    def _scratch_pair(self, p: Parameter) -> tuple[np.ndarray, np.ndarray]:
-        """Two scratch arrays shaped like ``p``, views into one buffer per dtype that is
-        sized to the largest parameter and reused by every step (no per-step allocation)."""
-        dtype, n = p.data.dtype, p.data.size
-        buf = self._scratch.get(dtype)
-        if buf is None or buf.shape[1] < n:
-            largest = max(q.data.size for q in self._all_params() if q.data.dtype == dtype)
-            buf = self._scratch[dtype] = np.empty((2, max(largest, n)), dtype=dtype)
-        shape = p.data.shape
-        return buf[0, :n].reshape(shape), buf[1, :n].reshape(shape)
 
     # ------------------------------------------------------------------ state_dict
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -193,9 +206,19 @@ class Optimizer:
         """Restore hyper-parameters and per-parameter state from :meth:`state_dict`'s output
         (values may be 0-d arrays, as ``np.load`` returns them).
 
-        Everything is checked before anything is written; on error a ``ValueError`` names the
-        key with what was expected and what arrived, and the optimizer is unchanged.
+        Everything is checked before anything is written: the groups (parameter counts,
+        every hyper-parameter a number in its range), and each parameter's state (the
+        entries this optimizer keeps, shaped like the parameter, finite, averages of squares
+        >= 0).  On error a ``ValueError`` names the key with what was expected and what
+        arrived, and the optimizer is unchanged.
         """
+        self._prepared_load(state)()
+
+    def _prepared_load(self, state: dict[str, Any]) -> Callable[[], None]:
+        """Check ``state`` completely; return the function that writes it (it cannot fail)."""
+        if not hasattr(state, "items"):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a dict of "
+                            f"arrays; got {type(state).__name__}")
         params = self._all_params()
         group_keys: list[dict[str, Any]] = [{} for _ in self.param_groups]
         state_keys: dict[int, dict[str, Any]] = {}
@@ -215,16 +238,22 @@ class Optimizer:
 
         # groups first: a wrong parameter count is best reported as such
         new_groups = [self._load_group(g, keys) for g, keys in enumerate(group_keys)]
-        for idx, keys in state_keys.items():
+        group_of = [g for g, group in enumerate(self.param_groups) for _ in group["params"]]
+        new_state = {}
+        for idx in sorted(state_keys):
+            keys = state_keys[idx]
             if idx >= len(params):
                 raise ValueError(f"state.{idx}.{next(iter(keys))}: parameter index {idx} out "
                                  f"of range; the optimizer has {len(params)} parameters")
-        new_state = {params[i]: self._load_param_state(i, params[i], keys)
-                     for i, keys in state_keys.items()}
-        # all checks passed: commit
-        for group, new in zip(self.param_groups, new_groups):
-            group.update(new)
-        self.state = new_state
+            new_state[params[idx]] = self._load_param_state(idx, params[idx], keys,
+                                                            new_groups[group_of[idx]])
+
+        def write() -> None:
+            for group, new in zip(self.param_groups, new_groups):
+                group.update(new)
+            self.state = new_state
+
+        return write
 
     def _load_group(self, g: int, keys: dict[str, Any]) -> dict[str, Any]:
         group = self.param_groups[g]
@@ -242,19 +271,27 @@ class Optimizer:
             if name not in keys:
                 raise ValueError(f"param_groups.{g}.{name}: missing from state_dict (was it "
                                  f"saved by another optimizer than {type(self).__name__}?)")
-        new = {name: _from_array(f"param_groups.{g}.{name}", value, group.get(name))
+        new = {name: _from_array(f"param_groups.{g}.{name}", value,
+                                 group.get(name, self.defaults.get(name)))
                for name, value in keys.items()}
         trial = {**group, **new}
-        self._check_group(trial)
+        try:
+            self._check_group(trial)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"param_groups.{g}: {e}") from None
         return {k: v for k, v in trial.items() if k != "params"}
 
-    def _load_param_state(self, i: int, p: Parameter, keys: dict[str, Any]) -> dict[str, Any]:
-        expected = set(self._buffer_names) | set(self._count_names)
-        if set(keys) != expected:
-            raise ValueError(f"state.{i}: expected entries {sorted(expected)}, "
-                             f"got {sorted(keys)}")
+    def _load_param_state(self, i: int, p: Parameter, keys: dict[str, Any],
+                          group: dict[str, Any]) -> dict[str, Any]:
+        known = set(self._buffer_names) | set(self._count_names)
+        required = self._required_state(group)
+        if not required <= set(keys) <= known:
+            raise ValueError(f"state.{i}: expected entries {sorted(required)}"
+                             + (f" (and optionally {sorted(known - required)})"
+                                if known - required else "")
+                             + f", got {sorted(keys)}")
         out: dict[str, Any] = {}
-        for name, value in keys.items():
+        for name, value in keys.items():  # in the saved order, as the step created them
             arr = np.asarray(value)
             key = f"state.{i}.{name}"
             if name in self._count_names:
@@ -262,12 +299,18 @@ class Optimizer:
                     raise ValueError(f"{key}: expected a 0-d count >= 0, got shape "
                                      f"{arr.shape} value {arr!r}")
                 out[name] = int(arr)
-            else:
-                if arr.shape != p.data.shape:
-                    raise ValueError(f"{key}: expected shape {p.data.shape}, got {arr.shape}")
-                if not np.issubdtype(arr.dtype, np.number):
-                    raise ValueError(f"{key}: expected a numeric array, got dtype {arr.dtype}")
-                out[name] = arr.astype(p.data.dtype, copy=True)
+                continue
+            if arr.dtype.kind not in "fiu":
+                raise ValueError(f"{key}: expected a real numeric array, got dtype "
+                                 f"{arr.dtype}")
+            if arr.shape != p.data.shape:
+                raise ValueError(f"{key}: expected shape {p.data.shape}, got {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{key}: expected finite values, got nan or inf")
+            if name in self._nonnegative_buffers and arr.size and arr.min() < 0:
+                raise ValueError(f"{key}: expected values >= 0 (an average of squares), got "
+                                 f"a minimum of {arr.min()!r}")
+            out[name] = arr.astype(p.data.dtype, copy=True)
         return out
 
     def __repr__(self) -> str:
@@ -280,8 +323,7 @@ class Optimizer:
 
 def _is_count(arr: np.ndarray) -> bool:
     """A 0-d integer >= 0 (PyTorch stores ``step`` as a float tensor: 3.0 is accepted)."""
-    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer)
-                               or np.issubdtype(arr.dtype, np.floating)):
+    if arr.shape != () or arr.dtype.kind not in "fiu":
         return False
     value = float(arr)
     return value >= 0 and value.is_integer()
@@ -298,20 +340,31 @@ def _to_array(key: str, value: Any) -> np.ndarray:
 
 
 def _from_array(key: str, value: Any, like: Any) -> Any:
-    """Back from :func:`_to_array`, as the Python type of the current value ``like``."""
+    """Back from :func:`_to_array`, as the Python type of the current value ``like``; a
+    number must arrive as a number (a string array is refused, not parsed)."""
     arr = np.asarray(value)
-    if isinstance(like, tuple):
-        if arr.shape != (len(like),):
-            raise ValueError(f"{key}: expected shape ({len(like)},), got {arr.shape}")
-        return tuple(float(v) for v in arr)
-    if arr.ndim == 1 and like is None:
+    if isinstance(like, str) or (like is None and arr.dtype.kind == "U"):
+        if arr.dtype.kind != "U" or arr.shape != ():
+            raise ValueError(f"{key}: expected a string, got {arr!r}")
+        return str(arr)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{key}: expected a number, got an array of dtype {arr.dtype} "
+                         f"({arr!r})")
+    if isinstance(like, tuple) or (like is None and arr.ndim == 1):
+        n = len(like) if isinstance(like, tuple) else arr.shape[0]
+        if arr.shape != (n,):
+            raise ValueError(f"{key}: expected shape ({n},), got {arr.shape}")
         return tuple(float(v) for v in arr)
     if arr.shape != ():
         raise ValueError(f"{key}: expected a 0-d array, got shape {arr.shape}")
     item = arr.item()
     if isinstance(like, bool):
+        if arr.dtype.kind != "b":
+            raise ValueError(f"{key}: expected True or False, got {arr!r}")
         return bool(item)
     if isinstance(like, int):
+        if not float(item).is_integer():
+            raise ValueError(f"{key}: expected an integer, got {arr!r}")
         return int(item)
     if isinstance(like, float):
         return float(item)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .._validate import real
 from ..nn.parameter import Parameter
 
 # float32 gradients are widened to float64 this many elements at a time, so that the sum of
@@ -33,8 +34,8 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
 
     As ``torch.nn.utils.clip_grad_norm_``: with :math:`N = \sqrt{\sum_p \|g_p\|^2}` over
     all parameters with ``requires_grad=True``, every gradient is multiplied by
-    :math:`\min(1, \text{max\_norm} / (N + \text{eps}))`.  Call it between ``backward`` and
-    ``optimizer.step()``.
+    :math:`\min(1, \text{max\_norm} / (N + \text{eps}))` (a ``.grad`` of None is left
+    out, as the optimizers skip it).  Call it between ``backward`` and ``optimizer.step()``.
 
     Parameters
     ----------
@@ -54,10 +55,8 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     """
     if isinstance(params, Parameter):
         params = [params]
-    max_norm = float(max_norm)
-    if not max_norm >= 0.0:
-        raise ValueError(f"max_norm must be >= 0; got {max_norm}")
-    grads = [p.grad for p in params if p.requires_grad]
+    max_norm = real("clip_grad_norm", "max_norm", max_norm, 0.0)
+    grads = [p.grad for p in params if p.requires_grad and p.grad is not None]
     buf = np.empty(_CHUNK, dtype=np.float64)
     total_sq = sum(_sum_squares(g, buf) for g in grads)
     norm = math.sqrt(total_sq)
