@@ -84,8 +84,16 @@ class GraphModule(Module):
         self.input_types = {i.name: i.type.tensor_type.elem_type for i in graph.input
                             if i.name not in inits}
         self.output_names = [o.name for o in graph.output]
+        kept = []
+        for node in graph.node:
+            if node.op_type == "Identity" and node.input[0] in inits:
+                # a copy of an initializer is one of its own: PyTorch's exporter writes a
+                # parameter equal to another (fresh BatchNorm weights) as Identity(other)
+                inits[node.output[0]] = inits[node.input[0]].copy()
+            else:
+                kept.append(node)
         nodes, roles = [], {}
-        for k, node in enumerate(graph.node):
+        for k, node in enumerate(kept):
             name = node.name or f"{node.op_type}_{k}"
             if node.domain not in ("", "ai.onnx"):
                 raise UnsupportedError(name, node.op_type, "domain",
@@ -118,7 +126,7 @@ class GraphModule(Module):
             if op.buffers:
                 op.stateful = all(i < len(ins) and ins[i] in self._buffers for i in op.buffers)
         self._nodes = nodes
-        self._protos = [onnx.NodeProto.FromString(n.SerializeToString()) for n in graph.node]
+        self._protos = [onnx.NodeProto.FromString(n.SerializeToString()) for n in kept]
         self.rng = default_rng(rng)
         self.eval()
 
