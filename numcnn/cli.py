@@ -1,4 +1,4 @@
-"""The ``numcnn`` command: demo, train, predict, gradcheck, summary, bench.
+"""The ``numcnn`` command: demo, train, predict, export, gradcheck, summary, bench.
 
 Every sub-command has ``--help``.  A bad argument or a missing file ends with one line on
 stderr and exit status 2, not a traceback.
@@ -105,22 +105,55 @@ def _read_image(path: str) -> np.ndarray:
     return np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1).astype(np.float32)
 
 
+def _checkpoint_model(path: str):
+    """The model a checkpoint written by 'numcnn train' or 'numcnn demo' describes."""
+    from . import io
+    from .models import build_model
+
+    ckpt = io.read_checkpoint(path)
+    if "model_spec" not in ckpt.extra:
+        raise ValueError(f"{path} has no model_spec: use the model.npz written by "
+                         f"'numcnn train' or 'numcnn demo'")
+    spec = json.loads(ckpt.extra["model_spec"])
+    model = build_model(spec["name"], **{k: v for k, v in spec.items() if k != "name"})
+    ckpt.apply(model)
+    return model, spec
+
+
+def cmd_export(args) -> int:
+    from .onnx import export
+
+    model, spec = _checkpoint_model(args.checkpoint)
+    if args.input_shape:
+        shape = tuple(int(v) for v in args.input_shape.split(","))
+        if len(shape) != 3:
+            raise ValueError(f"--input-shape must be C,H,W; got {args.input_shape!r}")
+    else:
+        side = spec.get("input_size", 28 if spec["name"] == "lenet5" else 64)
+        shape = (spec["in_channels"], side, side)
+    proto = export(model, args.out, (1, *shape), opset=args.opset)
+    dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    print(f"wrote {args.out}: input (N, {', '.join(map(str, shape))}) -> output "
+          f"({', '.join(map(str, dims))}), opset {args.opset}")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from matplotlib.image import imsave
 
-    from . import io
-    from .models import build_model
     from .predict import sliding_window
 
-    ckpt = io.read_checkpoint(args.checkpoint)
-    if "model_spec" not in ckpt.extra:
-        raise ValueError(f"{args.checkpoint} has no model_spec: use the model.npz written by "
-                         f"'numcnn train' or 'numcnn demo'")
-    spec = json.loads(ckpt.extra["model_spec"])
-    model = build_model(spec.pop("name"), **spec)
-    ckpt.apply(model)
+    tile = args.tile
+    if Path(args.checkpoint).suffix.lower() == ".onnx":
+        from .onnx import load
+
+        model = load(args.checkpoint)
+        size = (model.input_shapes[model.input_names[0]] or (None,))[-1]
+        tile = size if isinstance(size, int) and size > 0 else tile  # a fixed input size
+    else:
+        model, _ = _checkpoint_model(args.checkpoint)
     image = _read_image(args.image)
-    labels, _ = sliding_window(model, image, tile=args.tile)
+    labels, _ = sliding_window(model, image, tile=tile)
     out = args.out or str(Path(args.image).with_suffix("")) + "_mask.png"
     imsave(out, labels.astype(np.uint8), cmap="gray", vmin=0, vmax=max(1, labels.max()))
     print(f"wrote {out}: classes {np.unique(labels).tolist()}, {labels.shape[0]}x"
@@ -181,10 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("predict", help="segment an image with a trained model")
-    p.add_argument("checkpoint", help="model.npz written by 'numcnn train' or 'numcnn demo'")
+    p.add_argument("checkpoint", help="model.npz written by 'numcnn train' or 'numcnn demo', "
+                   "or an .onnx model")
     p.add_argument("image", help="PNG, TIFF or .npy image (one channel)")
     p.add_argument("--out", default=None, help="mask PNG (default: IMAGE_mask.png)")
     p.add_argument("--tile", type=int, default=64)
+
+    e = sub.add_parser("export", help="write a trained model as an ONNX file")
+    e.add_argument("checkpoint", help="model.npz written by 'numcnn train' or 'numcnn demo'")
+    e.add_argument("out", help="the .onnx file to write")
+    e.add_argument("--input-shape", default=None, help="C,H,W (default: the model's "
+                   "training size for seedcnn and lenet5, 64x64 otherwise)")
+    e.add_argument("--opset", type=int, default=17)
 
     s = sub.add_parser("summary", help="layer table of a model")
     s.add_argument("model", choices=["seedcnn", "lenet5", "unet", "fcn"])
@@ -206,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         return demo_main(argv[1:])
     args = build_parser().parse_args(argv)
     commands = {"train": cmd_train, "predict": cmd_predict, "summary": cmd_summary,
-                "bench": cmd_bench}
+                "bench": cmd_bench, "export": cmd_export}
     try:
         if args.command == "gradcheck":
             from .tour import main as tour_main

@@ -394,3 +394,32 @@ def test_numcnn_imports_without_the_onnx_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "pip install numcnn[onnx]" in out.stdout
+
+
+def test_cli_exports_a_checkpoint_and_predicts_with_the_onnx_file(tmp_path, capsys):
+    import json
+
+    from numcnn import io
+    from numcnn.cli import main
+
+    spec = {"name": "unet", "in_channels": 1, "num_classes": 2, "base_channels": 4, "depth": 2}
+    model = _perturb_statistics(UNet(1, 2, 4, 2, rng=0), np.random.default_rng(0))
+    io.save_checkpoint(tmp_path / "model.npz", model, extra={"model_spec": json.dumps(spec)})
+    image = np.random.default_rng(1).random((40, 52)).astype(np.float32)
+    np.save(tmp_path / "image.npy", image)
+    assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "m.onnx"),
+                 "--input-shape", "1,16,16"]) == 0
+    assert "input (N, 1, 16, 16) -> output (N, 2, 16, 16)" in capsys.readouterr().out
+    masks = []
+    for source in ("model.npz", "m.onnx"):
+        out = tmp_path / f"{source}.png"
+        assert main(["predict", str(tmp_path / source), str(tmp_path / "image.npy"), "--tile",
+                     "16", "--out", str(out)]) == 0
+        masks.append(out.read_bytes())
+    assert masks[0] == masks[1]
+    assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "x.onnx"),
+                 "--input-shape", "1,16"]) == 2
+    assert "--input-shape must be C,H,W" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["export", "--help"])
+    assert e.value.code == 0 and "usage: numcnn export" in capsys.readouterr().out
