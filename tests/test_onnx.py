@@ -412,14 +412,38 @@ def test_cli_exports_a_checkpoint_and_predicts_with_the_onnx_file(tmp_path, caps
     assert "input (N, 1, 16, 16) -> output (N, 2, 16, 16)" in capsys.readouterr().out
     masks = []
     for source in ("model.npz", "m.onnx"):
-        out = tmp_path / f"{source}.png"
+        out = tmp_path / f"{source}.npy"
         assert main(["predict", str(tmp_path / source), str(tmp_path / "image.npy"), "--tile",
                      "16", "--out", str(out)]) == 0
-        masks.append(out.read_bytes())
-    assert masks[0] == masks[1]
+        masks.append(np.load(out))
+    np.testing.assert_array_equal(masks[0], masks[1])
+    for bad in (["--input-shape", "1,16"], ["--opset", "9"]):
+        with pytest.raises(SystemExit) as e:
+            main(["export", str(tmp_path / "model.npz"), str(tmp_path / "x.onnx"), *bad])
+        assert e.value.code == 2 and bad[0] in capsys.readouterr().err
     assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "x.onnx"),
-                 "--input-shape", "1,16"]) == 2
-    assert "--input-shape must be C,H,W" in capsys.readouterr().err
+                 "--input-shape", "1,18,18"]) == 2
+    assert "multiples of 4" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
     with pytest.raises(SystemExit) as e:
         main(["export", "--help"])
     assert e.value.code == 0 and "usage: numcnn export" in capsys.readouterr().out
+
+
+def test_cli_classifies_with_an_exported_classifier(tmp_path, capsys):
+    import json
+
+    from numcnn import io
+    from numcnn.cli import main
+
+    spec = {"name": "seedcnn", "in_channels": 1, "num_classes": 4, "input_size": 8}
+    io.save_checkpoint(tmp_path / "model.npz", SeedCNN(1, 4, 8, rng=3),
+                       extra={"model_spec": json.dumps(spec)})
+    np.save(tmp_path / "image.npy", np.random.default_rng(0).random((8, 8)).astype(np.float32))
+    assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    printed = []
+    for source in ("model.npz", "m.onnx"):
+        assert main(["predict", str(tmp_path / source), str(tmp_path / "image.npy")]) == 0
+        printed.append(capsys.readouterr().out)
+    assert "class" in printed[0] and printed[0] == printed[1]

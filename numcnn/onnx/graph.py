@@ -84,6 +84,7 @@ class GraphModule(Module):
         self.input_types = {i.name: i.type.tensor_type.elem_type for i in graph.input
                             if i.name not in inits}
         self.output_names = [o.name for o in graph.output]
+        self.output_shapes = {o.name: _dims(o) for o in graph.output}
         kept = []
         for node in graph.node:
             if node.op_type == "Identity" and node.input[0] in inits:
