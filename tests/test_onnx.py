@@ -447,3 +447,26 @@ def test_cli_classifies_with_an_exported_classifier(tmp_path, capsys):
         assert main(["predict", str(tmp_path / source), str(tmp_path / "image.npy")]) == 0
         printed.append(capsys.readouterr().out)
     assert "class" in printed[0] and printed[0] == printed[1]
+
+
+def test_onnx_interop_example_runs_as_a_notebook(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("sklearn")
+    from examples_util import assert_pngs, run_notebook
+
+    out = run_notebook("onnx_interop", ["--quick", "--out", str(tmp_path)], tmp_path,
+                       monkeypatch)
+    assert_pngs(tmp_path, ["onnx_timings.png"])
+    import re
+
+    assert "numcnn accuracy" in out and "ratio" in out
+    acc = re.search(r"numcnn accuracy (\S+), onnxruntime (\S+); logits differ by (\S+)", out)
+    assert acc[1] == acc[2] and float(acc[3]) <= 1e-5
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "Part 2 skipped" in out
+    else:
+        assert_pngs(tmp_path, ["pytorch_in_numcnn.png"])
+        step = re.search(r"after one SGD step the parameters differ by at most (\S+) ", out)
+        assert float(step[1]) <= 1e-4
