@@ -144,11 +144,12 @@ def part_two(quick: bool) -> list[float] | None:
     f = _io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        # PRESERVE: keep BatchNorm a node of its own (eval mode would fold it into the conv)
+        # no constant folding: BatchNorm stays a node of its own (else it is folded into the
+        # conv before it, and would not train as batch norm)
         torch.onnx.export(tm, (torch.zeros(1, 1, 8, 8),), f, dynamo=False, opset_version=17,
                           input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-                          training=torch.onnx.TrainingMode.PRESERVE)
+                          do_constant_folding=False)
     g = nx.load(f.getvalue())
     print(f"loaded from PyTorch: {len(g._nodes)} nodes, parameters "
           f"{[k for k, _ in g.named_parameters()]}")

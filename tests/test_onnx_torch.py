@@ -55,7 +55,7 @@ def _classifier():
 
 def _to_numcnn(model, shape):
     """torch.onnx.export (the TorchScript exporter, which needs no onnxscript) -> load.
-    TrainingMode.PRESERVE keeps BatchNorm a node of its own (in eval mode PyTorch would
+    do_constant_folding=False keeps BatchNorm a node of its own (in eval mode PyTorch would
     fold it into the convolution before it), so that it trains in numcnn."""
     rng = np.random.default_rng(0)
     for m in model.modules():
@@ -68,7 +68,7 @@ def _to_numcnn(model, shape):
         torch.onnx.export(model.eval(), (torch.zeros(shape),), f, dynamo=False,
                           input_names=["x"], output_names=["y"], opset_version=17,
                           dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-                          training=torch.onnx.TrainingMode.PRESERVE)
+                          do_constant_folding=False)
     return nx.load(f.getvalue())
 
 
