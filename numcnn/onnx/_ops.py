@@ -222,77 +222,83 @@ def _pair_1d(values: list[int], fill: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- convolution
-@register("Conv")
-class Conv(Op):
-    attributes = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None,
-                  "pads": None, "strides": None}
+class _Conv(Op):
+    """What Conv and ConvTranspose share: the attributes read per spatial axis, the 1-D case
+    lifted to 2-D (a height-1 image and kernel), the backward."""
+
+    fn = ""  # the functional pair: "conv2d" or "conv_transpose2d"
     params = (1, 2)
 
-    def forward(self, xs, ctx):
-        x, w, b = (xs + [None])[:3]
+    def _window(self, x, w):
+        """(spatial axes, kernel, strides, dilations) after checking kernel_shape."""
         n = x.ndim - 2
         kernel = list(w.shape[2:])
         if self.attrs["kernel_shape"] is not None and list(self.attrs["kernel_shape"]) != kernel:
             raise self.unsupported("kernel_shape", f"{self.attrs['kernel_shape']} differs from "
                                                    f"the weight's {kernel}")
-        strides = _ints(self, "strides", n, 1)
-        dilations = _ints(self, "dilations", n, 1)
-        pads = _spatial_pads(self, x.shape[2:], kernel, strides, dilations)
+        return n, kernel, _ints(self, "strides", n, 1), _ints(self, "dilations", n, 1)
+
+    def _run(self, x, w, b, strides, padding, dilations, *extra):
+        """The functional forward on (N, C, H, W), a 1-D input as height 1 (``padding``,
+        ``extra`` per spatial axis of x)."""
+        n = x.ndim - 2
         x4 = _as_2d(self, x, "convolution")
-        w4 = w[:, :, None, :] if n == 1 else w
         if n == 1:
-            pads, strides, dilations = [(0, 0), *pads], [1, *strides], [1, *dilations]
-        padding = _symmetric(self, pads, "conv2d_forward")
-        out, cache = F.conv2d_forward(x4, w4, b, tuple(strides), padding, tuple(dilations),
-                                      int(self.attrs["group"]))
-        return [out[:, :, 0] if n == 1 else out], (cache, n, w.shape)
+            w = w[:, :, None, :]
+            strides, dilations = [1, *strides], [1, *dilations]
+            padding, extra = [0, *padding], [[0, *e] for e in extra]
+        out, cache = getattr(F, f"{self.fn}_forward")(
+            x4, w, b, tuple(strides), tuple(padding), *map(tuple, extra), tuple(dilations),
+            int(self.attrs["group"]))
+        return [out[:, :, 0] if n == 1 else out], (cache, n)
 
     def backward(self, douts, cache):
-        cache, n, w_shape = cache
+        cache, n = cache
         dout = douts[0][:, :, None] if n == 1 else douts[0]
-        dx, dw, db = F.conv2d_backward(dout, cache)
-        if n == 1:
-            dx, dw = dx[:, :, 0], dw.reshape(w_shape)
-        return [dx, dw, db]
+        dx, dw, db = getattr(F, f"{self.fn}_backward")(dout, cache)
+        return [dx[:, :, 0], dw[:, :, 0], db] if n == 1 else [dx, dw, db]
+
+
+@register("Conv")
+class Conv(_Conv):
+    fn = "conv2d"
+    attributes = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None,
+                  "pads": None, "strides": None}
+
+    def forward(self, xs, ctx):
+        x, w, b = (xs + [None])[:3]
+        n, kernel, strides, dilations = self._window(x, w)
+        pads = _spatial_pads(self, x.shape[2:], kernel, strides, dilations)
+        if n == 2:
+            padding = _symmetric(self, pads, "conv2d_forward")
+        else:
+            padding = [_symmetric(self, [(0, 0), *pads], "conv2d_forward")[1]]
+        return self._run(x, w, b, strides, padding, dilations)
 
 
 @register("ConvTranspose")
-class ConvTranspose(Op):
+class ConvTranspose(_Conv):
+    fn = "conv_transpose2d"
     attributes = {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None,
                   "output_padding": None, "output_shape": None, "pads": None, "strides": None}
-    params = (1, 2)
 
     def forward(self, xs, ctx):
         x, w, b = (xs + [None])[:3]
-        n = x.ndim - 2
-        kernel = list(w.shape[2:])
-        if self.attrs["kernel_shape"] is not None and list(self.attrs["kernel_shape"]) != kernel:
-            raise self.unsupported("kernel_shape", f"{self.attrs['kernel_shape']} differs from "
-                                                   f"the weight's {kernel}")
-        strides = _ints(self, "strides", n, 1)
-        dilations = _ints(self, "dilations", n, 1)
+        n, kernel, strides, dilations = self._window(x, w)
         extra = _ints(self, "output_padding", n, 0)
         pads = self._pads(x.shape[2:], kernel, strides, dilations, extra)
         # numcnn crops `padding` at the start and `padding - output_padding` at the end
         padding = [b_ for b_, _ in pads]
         out_pad = [o + b_ - e for o, (b_, e) in zip(extra, pads)]
-        for p, q, s, d in zip(padding, out_pad, strides, dilations):
-            if p < 0 or not 0 <= q < max(s, d):
+        for p, q, s_, d in zip(padding, out_pad, strides, dilations):
+            if p < 0 or not 0 <= q < max(s_, d):
                 raise self.unsupported(
                     "pads" if self.attrs["output_shape"] is None else "output_shape",
                     f"padding {pads} (begin, end per axis) with output_padding {extra} and "
                     f"strides {strides} is not a symmetric padding plus an output_padding "
                     f"below the stride: needs asymmetric padding in "
                     f"numcnn.functional.conv_transpose2d_forward")
-        x4 = _as_2d(self, x, "transposed convolution")
-        w4 = w[:, :, None, :] if n == 1 else w
-        if n == 1:
-            padding, out_pad = [0, *padding], [0, *out_pad]
-            strides, dilations = [1, *strides], [1, *dilations]
-        out, cache = F.conv_transpose2d_forward(x4, w4, b, tuple(strides), tuple(padding),
-                                                tuple(out_pad), tuple(dilations),
-                                                int(self.attrs["group"]))
-        return [out[:, :, 0] if n == 1 else out], (cache, n, w.shape)
+        return self._run(x, w, b, strides, padding, dilations, out_pad)
 
     def _pads(self, in_sizes, kernel, strides, dilations, extra):
         """ONNX's begin/end cropping of the full transposed-convolution output."""
@@ -314,14 +320,6 @@ class ConvTranspose(Op):
             small, big = total // 2, total - total // 2
             out.append((small, big) if auto == "SAME_UPPER" else (big, small))
         return out
-
-    def backward(self, douts, cache):
-        cache, n, w_shape = cache
-        dout = douts[0][:, :, None] if n == 1 else douts[0]
-        dx, dw, db = F.conv_transpose2d_backward(dout, cache)
-        if n == 1:
-            dx, dw = dx[:, :, 0], dw.reshape(w_shape)
-        return [dx, dw, db]
 
 
 # -------------------------------------------------------------------------------- pooling
