@@ -923,8 +923,8 @@ class Softmax(Op):
         x = xs[0]
         fn = F.softmax if self.op_type == "Softmax" else F.log_softmax
         if self.opset >= 13:
-            return [fn(x, axis=int(self.attrs["axis"]))], None
-        return [fn(_softmax_2d(self, x), axis=1).reshape(x.shape)], None
+            return [fn(x, int(self.attrs["axis"]))], None
+        return [fn(_softmax_2d(self, x), 1).reshape(x.shape)], None
 
     def backward(self, douts, cache):
         raise self.unsupported("backward", f"needs a {self.op_type.lower()} backward pair in "
@@ -961,7 +961,7 @@ class SoftmaxCrossEntropyLoss(Op):
             loss = loss.reshape(N, *rest)
         outs = [loss]
         if self.wants(1):
-            outs.append(F.log_softmax(scores, axis=1))
+            outs.append(F.log_softmax(scores, 1))
         return outs, (cache, x.shape, scores.shape, labels.shape)
 
     def backward(self, douts, cache):
