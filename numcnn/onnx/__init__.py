@@ -17,9 +17,9 @@ except ImportError as e:  # pragma: no cover - exercised without the extra insta
     raise ImportError("numcnn.onnx needs the onnx package: pip install numcnn[onnx]") from e
 
 from . import backend
-from ._ops import OPS, UnsupportedError
 from .export import ExportError, Graph, export, register_exporter, to_model
 from .graph import GraphModule, load
+from .ops import OPS, UnsupportedError
 
 __all__ = ["export", "to_model", "load", "GraphModule", "Graph", "register_exporter",
            "ExportError", "UnsupportedError", "OPS", "backend"]

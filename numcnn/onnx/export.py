@@ -21,8 +21,8 @@ from .. import nn
 from ..io import atomic_write
 from ..models import UNet
 from ..nn.module import no_grad
-from ._ops import OPS, Context
 from .graph import GraphModule
+from .ops import OPS, Context
 
 
 class ExportError(ValueError):
@@ -119,7 +119,7 @@ class Graph:
         return f"{name}/{k}"
 
     @property
-    def where(self) -> str:
+    def _where(self) -> str:
         return repr(self._prefix) if self._prefix else "the model"
 
 
@@ -130,7 +130,7 @@ def describe(g: Graph, module: nn.Module, *inputs: str):
     for cls in type(module).__mro__:
         if cls in EXPORTERS:
             return EXPORTERS[cls](g, module, *inputs)
-    raise ExportError(f"numcnn.onnx.export: module {g.where} ({type(module).__name__}) has no "
+    raise ExportError(f"numcnn.onnx.export: module {g._where} ({type(module).__name__}) has no "
                       f"ONNX description: give it a to_onnx(graph, x) method or register one "
                       f"with numcnn.onnx.register_exporter (docs/onnx.md)")
 
@@ -149,7 +149,7 @@ def _sequential(g, m, x):
 
 @register_exporter(nn.ModuleList)
 def _module_list(g, m, x):
-    raise ExportError(f"numcnn.onnx.export: module {g.where} (ModuleList) has no forward of "
+    raise ExportError(f"numcnn.onnx.export: module {g._where} (ModuleList) has no forward of "
                       f"its own: export the module that uses it")
 
 
@@ -161,7 +161,7 @@ def _weight_bias(g, m):
 def _conv_pads(g, m) -> list[int]:
     p = m.padding
     if isinstance(p, str):
-        raise ExportError(f"numcnn.onnx.export: module {g.where} ({type(m).__name__}): padding "
+        raise ExportError(f"numcnn.onnx.export: module {g._where} ({type(m).__name__}): padding "
                           f"{p!r} is not exported yet")
     ph, pw = _attr_pair(p)
     return [ph, pw, ph, pw]
@@ -291,7 +291,7 @@ def _unet(g, m, x):
 @register_exporter(GraphModule)
 def _graph_module(g, m, *xs):
     if g.opset != m.opset:
-        raise ExportError(f"numcnn.onnx.export: module {g.where} is an ONNX graph of opset "
+        raise ExportError(f"numcnn.onnx.export: module {g._where} is an ONNX graph of opset "
                           f"{m.opset}: export with opset={m.opset}")
     prefix = g._prefix
     names = dict(zip(m.input_names, xs))

@@ -18,7 +18,7 @@ import numpy as np
 from .._random import default_rng
 from ..nn.module import Module
 from ..nn.parameter import Parameter
-from ._ops import OPS, Context, UnsupportedError
+from .ops import OPS, Context, UnsupportedError
 
 
 def _read_model(model):
