@@ -3,7 +3,7 @@
 Floors (each imports only the ones below it, see docs/design.md):
 ``kernels`` (numba loops) -> ``functional`` (forward/backward pairs) -> ``nn``, ``models`` ->
 ``optim``, ``data``, ``datasets`` -> ``train``, ``metrics``, ``io``, ``predict``,
-``interpret``, ``viz`` (the last three load on first use).
+``interpret``, ``onnx``, ``viz`` (the last four load on first use).
 """
 
 import os
@@ -37,7 +37,8 @@ from .summary import profile, summary  # noqa: E402
 
 __version__ = "0.1.0"
 
-_LAZY = ("viz", "interpret", "predict", "demo", "tour")  # matplotlib etc. load on first use
+# loaded on first use: matplotlib etc., and the onnx extra (pip install numcnn[onnx])
+_LAZY = ("viz", "interpret", "predict", "demo", "tour", "onnx")
 
 
 def __getattr__(name: str):

@@ -1,5 +1,5 @@
-"""The ``numcnn`` command (also ``python -m numcnn``): demo, train, predict, summary,
-gradcheck, bench.  Every sub-command has ``--help``.
+"""The ``numcnn`` command (also ``python -m numcnn``): demo, train, predict, export,
+summary, gradcheck, bench.  Every sub-command has ``--help``.
 
 Errors.  A mistake in what was typed or given (a bad option, a missing or unreadable file,
 a folder that cannot be written, an image numcnn refuses) ends with one line on stderr,
@@ -142,6 +142,8 @@ def _input_rule(spec: dict) -> tuple[int, str]:
         return 2 ** depth, f"unet (depth {depth}) halves the size {depth} times"
     if name == "fcn":
         return 4, "fcn pools twice"
+    if name == "onnx":
+        return 1, "any size"
     return 4, f"{name} pools twice"
 
 
@@ -371,7 +373,7 @@ def add_predict(sub) -> None:
                                    "mask) or classify it (a classifier: prints the class and "
                                    "its probabilities).")
     p.add_argument("checkpoint", help="model.npz written by 'numcnn train' or 'numcnn demo' "
-                                      "(or the folder holding it)")
+                                      "(or the folder holding it), or an .onnx model")
     p.add_argument("image", help="PNG, TIFF, JPEG or .npy image")
     p.add_argument("--out", default=None,
                    help="segmentation: the mask, .png or .npy (default IMAGE_mask.png); "
@@ -386,6 +388,8 @@ def _read_model(path: str):
     from . import io
     from .models import MODELS
 
+    if Path(path).suffix.lower() == ".onnx":
+        return _read_onnx(path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.npz")):
         path = os.path.join(path, "model.npz")
     ckpt = io.read_checkpoint(path)
@@ -408,6 +412,21 @@ def _read_model(path: str):
     return spec, model, names
 
 
+def _read_onnx(path: str):
+    """(spec, model, None) for an ONNX model: a classifier if its output is (N, K)."""
+    from .onnx import load
+
+    model = load(path)
+    dims = model.input_shapes[model.input_names[0]] or ()
+    if len(dims) != 4 or not all(isinstance(d, int) and d > 0 for d in dims[1:2]):
+        raise ValueError(f"{path}: expected an image model with input (N, C, H, W); its input "
+                         f"is {dims}")
+    size = dims[2] if isinstance(dims[2], int) and dims[2] > 0 else None
+    out = model.output_shapes[model.output_names[0]] or ()
+    return {"name": "onnx", "in_channels": dims[1], "input_size": size,
+            "classifier": len(out) == 2}, model, None
+
+
 def _label(names, c: int) -> str:
     return f"{c} ({names[c]})" if names and c < len(names) and names[c] != str(c) else str(c)
 
@@ -416,8 +435,10 @@ def cmd_predict(args) -> int:
     image = read_image(args.image)  # the cheap checks first
     spec, model, names = _read_model(args.checkpoint)
     image = _channels_first(image, spec["in_channels"], args.image)
-    if spec["name"] in ("seedcnn", "lenet5"):
+    if spec["name"] in ("seedcnn", "lenet5") or spec.get("classifier"):
         return _classify(args, spec, model, names, image)
+    if spec["name"] == "onnx" and spec["input_size"]:  # a graph of fixed size: its tiles
+        args.tile = spec["input_size"]
     m, why = _input_rule(spec)
     if args.tile % m:
         raise ValueError(f"--tile {args.tile}: {why}, so the tile must be a multiple of {m} "
@@ -444,7 +465,7 @@ def _classify(args, spec: dict, model, names, image: np.ndarray) -> int:
     from .nn.module import no_grad
 
     out = _output_file(args.out, "--out", (".json",)) if args.out else None
-    size = spec.get("input_size", 28)
+    size = spec.get("input_size") or 28
     note = ""
     if image.shape[1:] != (size, size):
         note = f" (resized from {image.shape[1]}x{image.shape[2]} to {size}x{size})"
@@ -465,6 +486,39 @@ def _classify(args, spec: dict, model, names, image: np.ndarray) -> int:
                           indent=1).encode()
         io.atomic_write(out, lambda f: f.write(text))
         print(f"wrote {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------- export
+def add_export(sub) -> None:
+    e = sub.add_parser("export", help="write a trained model as an ONNX file",
+                       description="Write a model.npz as an ONNX file that onnxruntime (or "
+                                   "'numcnn predict') runs; the batch size stays free.")
+    e.add_argument("checkpoint", help="model.npz written by 'numcnn train' or 'numcnn demo' "
+                                      "(or the folder holding it)")
+    e.add_argument("out", help="the .onnx file to write")
+    e.add_argument("--input-shape", type=shape_arg, default=None,
+                   help="C,H,W (default: the training size of seedcnn and lenet5, 64x64 "
+                        "for unet and fcn)")
+    e.add_argument("--opset", type=_int_type(13, 99), default=17,
+                   help="ONNX operator set version (default 17)")
+    e.set_defaults(run=cmd_export)
+
+
+def cmd_export(args) -> int:
+    out = _output_file(args.out, "out", (".onnx",))
+    spec, model, _ = _read_model(args.checkpoint)
+    if spec["name"] == "onnx":
+        raise ValueError(f"{args.checkpoint} is an ONNX file already")
+    side = spec.get("input_size", 28 if spec["name"] == "lenet5" else 64)
+    shape = args.input_shape or (spec["in_channels"], side, side)
+    _check_input_size(spec, shape[1], shape[2], "--input-shape")
+    from .onnx import export
+
+    proto = export(model, out, (1, *shape), opset=args.opset)
+    dims = [d.dim_param or d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+    print(f"wrote {out}: input (N, {', '.join(map(str, shape))}) -> output "
+          f"({', '.join(map(str, dims))}), opset {args.opset}")
     return 0
 
 
@@ -533,7 +587,8 @@ def cmd_bench(args) -> int:
     return subprocess.call([sys.executable, str(script), *args.rest])
 
 
-COMMANDS = [add_demo, add_train, add_predict, add_summary, add_gradcheck, add_bench]
+COMMANDS = [add_demo, add_train, add_predict, add_export, add_summary, add_gradcheck,
+            add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
