@@ -226,7 +226,7 @@ def receptive_fields(path: str, unet: bool) -> dict:
         ax.set_yticks([])
     fig.suptitle("Receptive field of the centre output pixel (grey: the inputs it depends "
                  "on, found by the backward pass)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=80)
     return found
 
