@@ -32,6 +32,7 @@ from . import (  # noqa: E402,E501
     train,
 )
 from ._random import default_rng, manual_seed  # noqa: E402
+from .dispatch import use  # noqa: E402
 from .nn.module import no_grad  # noqa: E402
 from .summary import profile, summary  # noqa: E402
 
@@ -48,5 +49,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'numcnn' has no attribute {name!r}")
 __all__ = ["data", "datasets", "functional", "gradcheck", "io", "metrics", "models", "nn", "optim",
            "reference",
-           "train", "manual_seed", "default_rng", "no_grad", "summary", "profile",
+           "train", "manual_seed", "default_rng", "no_grad", "summary", "profile", "use",
            "__version__"]

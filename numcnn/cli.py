@@ -1,5 +1,5 @@
 """The ``numcnn`` command (also ``python -m numcnn``): demo, train, predict, export,
-summary, gradcheck, bench.  Every sub-command has ``--help``.
+summary, gradcheck, bench, exercise, check.  Every sub-command has ``--help``.
 
 Errors.  A mistake in what was typed or given (a bad option, a missing or unreadable file,
 a folder that cannot be written, an image numcnn refuses) ends with one line on stderr,
@@ -587,8 +587,68 @@ def cmd_bench(args) -> int:
     return subprocess.call([sys.executable, str(script), *args.rest])
 
 
+# ------------------------------------------------------------- exercise, check
+def add_exercise(sub) -> None:
+    e = sub.add_parser("exercise", help="the exercises: list them, or start one",
+                       description="Exercises a student fills in (docs/labs.md); grade one "
+                                   "with 'numcnn check NAME FILE'.")
+    actions = e.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="the exercises, by lab")
+    s = actions.add_parser("start", help="write an exercise's stub to DIR/NAME.py")
+    s.add_argument("name", help="the exercise (see 'numcnn exercise list')")
+    s.add_argument("dir", nargs="?", default=".", help="folder (default: the current one)")
+    e.set_defaults(run=cmd_exercise)
+
+
+def cmd_exercise(args) -> int:
+    from . import exercises
+
+    if args.action == "list":
+        for lab in sorted({ex.lab for ex in exercises.EXERCISES.values()}):
+            print(f"lab {lab}:")
+            for ex in exercises.EXERCISES.values():
+                if ex.lab == lab:
+                    print(f"  {ex.name:<27} {ex.title}")
+        print("start one: numcnn exercise start NAME [DIR];  grade it: numcnn check NAME FILE"
+              f"\nworked solutions: {exercises.SOLUTIONS}")
+        return 0
+    path = exercises.start(args.name, args.dir)
+    print(f"wrote {path}: fill in {', '.join(exercises.EXERCISES[args.name].functions)}, "
+          f"then run: numcnn check {args.name} {path}")
+    return 0
+
+
+def add_check(sub) -> None:
+    c = sub.add_parser("check", help="grade an exercise: exit status 0 only when it is right",
+                       description="Run your functions against numcnn's and numerical "
+                                   "gradients on many shapes, then train a tiny model with "
+                                   "them; print what is wrong and hints.")
+    c.add_argument("name", help="the exercise (see 'numcnn exercise list')")
+    c.add_argument("file", help="your Python file (from 'numcnn exercise start')")
+    c.add_argument("--examples", type=positive_int, default=None,
+                   help="how many cases hypothesis draws after the fixed ones")
+    c.add_argument("--no-train", action="store_true", help="skip the tiny training run")
+    c.set_defaults(run=cmd_check)
+
+
+def cmd_check(args) -> int:
+    from . import exercises
+
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        raise ImportError("numcnn check draws its cases with hypothesis: pip install "
+                          "hypothesis (or numcnn[teach])") from None
+    if not Path(args.file).is_file():
+        raise FileNotFoundError(f"no file {args.file} (write it with 'numcnn exercise start "
+                                f"{args.name}')")
+    report = exercises.check(args.name, args.file, args.examples, train=not args.no_train)
+    print(report)
+    return 0 if report.ok else 1
+
+
 COMMANDS = [add_demo, add_train, add_predict, add_export, add_summary, add_gradcheck,
-            add_bench]
+            add_bench, add_exercise, add_check]
 
 
 def build_parser() -> argparse.ArgumentParser:

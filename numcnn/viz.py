@@ -371,3 +371,45 @@ def plot_grad_cam(image: np.ndarray, cam: np.ndarray, path=None, titles=None,
 
     return _save(_explanation_rows(image, cam, titles, title, draw_map, draw_overlay, False),
                  path)
+
+
+# --------------------------------------------------------------------------- training health
+def plot_gradient_norms(stats, path=None, title: str | None = None) -> Figure:
+    """Vanishing and exploding gradients made visible: ||dL/dW|| of each layer over the
+    training steps (left, log scale) and, layer by layer from input to output, at the first
+    and the last step (right).  Gradients that shrink by orders of magnitude towards the
+    input vanish; ones that grow, explode.
+
+    ``stats``: what ``numcnn.sanity.track`` recorded, or a dict layer name -> sequence of
+    gradient norms per step (in the network's order)."""
+    norms = stats.history("grad_norm") if hasattr(stats, "history") else {
+        k: np.asarray(v, dtype=np.float64) for k, v in dict(stats).items() if len(v)}
+    if not norms:
+        raise ValueError("plot_gradient_norms: no gradient norms to plot (train with the "
+                         "hooks of numcnn.sanity.track in place first)")
+    fig = Figure(figsize=(11, 4))
+    ax_steps, ax_depth = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    colours = [_depth_colour(i, len(norms)) for i in range(len(norms))]
+    for (name, v), colour in zip(norms.items(), colours):
+        ax_steps.plot(np.arange(1, len(v) + 1), np.maximum(v, 1e-30), color=colour,
+                      label=name, lw=1.2)
+    ax_steps.set(yscale="log", xlabel="training step", ylabel="||dL/dW||",
+                 title=title or "Gradient norm per layer")
+    if len(norms) <= 12:
+        ax_steps.legend(fontsize=7, ncol=2, loc="best")
+    depth = np.arange(len(norms))
+    first = [max(v[0], 1e-30) for v in norms.values()]
+    last = [max(v[-1], 1e-30) for v in norms.values()]
+    ax_depth.plot(depth, first, "o-", color="0.6", label="first step")
+    ax_depth.plot(depth, last, "o-", color="C3", label="last step")
+    ax_depth.set(yscale="log", xlabel="layer (input -> output)", ylabel="||dL/dW||",
+                 title="Across the depth")
+    ax_depth.set_xticks(depth, list(norms), rotation=60, ha="right", fontsize=7)
+    ax_depth.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def _depth_colour(i: int, n: int):
+    """Colour i of n along a perceptual map (input layers dark, output layers light)."""
+    from matplotlib import colormaps
+    return colormaps["viridis"](0.9 * i / max(n - 1, 1))

@@ -50,3 +50,38 @@ def test_what_the_network_sees(tmp_path, monkeypatch):
         "digits_grad_cam.png", "shapes_prediction.png", "shapes_saliency.png",
         "shapes_grad_cam.png", "shapes_grad_cam_per_class.png"])
     assert "test accuracy" in out
+
+
+@pytest.mark.slow
+def test_convolution_intuition(tmp_path, monkeypatch):
+    pytest.importorskip("skimage")
+    out = run_notebook("convolution_intuition", ["--quick", "--out", str(tmp_path)], tmp_path,
+                       monkeypatch)
+    assert_pngs(tmp_path, ["filters_on_camera.png", "equivariance.png", "receptive_field.png",
+                           "filters_before.png", "filters_after.png"])
+    # the backward pass finds exactly the receptive field the formula predicts
+    for stack, size in [("conv3 ", 3), ("conv3, conv3 ", 5), ("conv3 x 3 ", 7),
+                        ("conv3, pool2, conv3, conv3", 12)]:
+        assert f"{stack}".strip() in out and f"measured {size:>2}, formula {size}" in out
+    assert "away from the borders: max |diff| 0.0e+00" in out
+    assert "an even shift (2) commutes (max |diff| 0.0e+00)" in out
+    assert "160 parameters" in out and "9,847,040 parameters" in out
+
+
+@pytest.mark.slow
+def test_sanity_checks(tmp_path, monkeypatch):
+    out = run_notebook("sanity_checks", ["--quick", "--out", str(tmp_path)], tmp_path,
+                       monkeypatch)
+    assert_pngs(tmp_path, ["overfit_one_batch.png", "gradient_norms_sigmoid.png",
+                           "gradient_norms_relu.png", "gradient_norms_seedcnn.png"])
+    assert "default initialisation   initial loss" in out and "x): ok" in out
+    assert "weights x 10" in out and "too high" in out
+    assert "8 sigmoid layers: first layer's |dL/dW| / last layer's = " in out
+
+
+@pytest.mark.slow
+def test_your_backward_trains_the_unet(tmp_path, monkeypatch):
+    out = run_notebook("your_backward_trains_the_unet", ["--quick", "--out", str(tmp_path)],
+                       tmp_path, monkeypatch)
+    assert "your conv2d_backward:" in out and "foreground IoU" in out
+    assert_pngs(tmp_path, ["learning_curves.png", "validation.png", "prediction.png"])

@@ -1,0 +1,99 @@
+# %% [markdown]
+# # Your conv2d_backward trains the U-Net
+#
+# The moment lab 3 builds up to (docs/labs.md): the convolution backward a student wrote in
+# `numcnn exercise start conv2d_backward` replaces numcnn's in *every* convolution of the
+# demo's U-Net, and the U-Net still learns to segment the nuclei to the demo's numbers.
+#
+#     with numcnn.use(conv2d_backward=yours.conv2d_backward):
+#         numcnn.demo.run(...)
+#
+# `numcnn.use` swaps the op for the duration of the block; since a backward reads the
+# cache its forward made, the forward becomes `numcnn.reference.conv2d_forward` (whose
+# cache the stub describes).  The first call is checked against numcnn's own backward and
+# against central differences, so a wrong function stops at once with a message instead
+# of training garbage.
+#
+# Without `--backward FILE` the worked solution (`numcnn/exercises/solutions/
+# conv2d_backward.py`: one loop over the 3x3 kernel taps, a tensordot each) stands in for
+# the student's.  `--compare` also trains the demo with numcnn's own ops, for the numbers
+# side by side.
+#
+# Measured (full mode, 40 epochs, seed 0, 2 shared cores): see docs/labs.md, lab 3.
+#
+# Writes the demo's figures and `metrics.json` to `runs/your_backward/` (or `--out`).
+
+# %%
+"""Your conv2d_backward trains the U-Net of numcnn's demo (lab 3's last step)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numcnn
+from numcnn import demo, exercises
+from numcnn.notebook import run_example
+
+# %% [markdown]
+# ## Train with your backward
+
+# %%
+def train_with(backward_file: str | None, out: str, epochs: int, quick: bool,
+               seed: int = 0) -> dict:
+    """The demo, with ``conv2d_backward`` from ``backward_file`` (default: the worked
+    solution) in every convolution; returns the demo's metrics."""
+    path = backward_file or exercises.solution_path("conv2d_backward")
+    yours = exercises.load(path)
+    t0 = time.perf_counter()
+    with numcnn.use(conv2d_backward=yours.conv2d_backward):
+        result = demo.run(out, epochs=epochs, seed=seed, quick=quick, quiet=True)
+    result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    result["backward"] = str(path)
+    return result
+
+
+def report(label: str, r: dict) -> None:
+    print(f"{label:<34} foreground IoU {r['val_fg_iou']:.3f}, Dice {r['val_fg_dice']:.3f}, "
+          f"trained {r['epochs']} epochs in {r['train_seconds']:.0f} s")
+
+
+# %% [markdown]
+# ## Run
+#
+# As a script: `python examples/your_backward_trains_the_unet.py [--quick]`.
+# In a notebook the options come from the environment variable `NUMCNN_EXAMPLE_ARGS`
+# (empty: the full run), and the figures appear below the cell.
+
+# %%
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backward", help="your conv2d_backward.py (default: the worked "
+                                           "solution)")
+    parser.add_argument("--out", default="runs/your_backward",
+                        help="output folder (default runs/your_backward)")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--compare", action="store_true",
+                        help="also train with numcnn's own ops")
+    parser.add_argument("--quick", action="store_true", help="a tiny run, for smoke tests")
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+
+    mine = train_with(args.backward, args.out, args.epochs, args.quick)
+    report("your conv2d_backward:", mine)
+    results = {"yours": mine}
+    if args.compare:
+        own = demo.run(os.path.join(args.out, "numcnn_ops"), epochs=args.epochs,
+                       quick=args.quick, quiet=True)
+        report("numcnn's own ops:", own)
+        results["numcnn"] = own
+    with open(os.path.join(args.out, "comparison.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"figures and metrics in {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    run_example(main, "runs/your_backward")

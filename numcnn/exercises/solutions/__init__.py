@@ -1,0 +1,1 @@
+"""Worked solutions of the exercises: each file passes ``numcnn check NAME FILE``."""

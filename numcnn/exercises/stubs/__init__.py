@@ -1,0 +1,1 @@
+"""The exercises' stubs: ``numcnn exercise start NAME`` copies ``NAME.py`` from here."""
