@@ -49,6 +49,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        ns, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:  # argparse reads a second "--" as an empty value
+            if action.nargs is None and isinstance(getattr(ns, action.dest, None), list):
+                self.error(f"argument {action.metavar or action.dest}: expected one value; "
+                           f"got none")
+        return ns, extras
+
 
 def _checked(check):
     """Run a ``numcnn._validate`` check on an argument; its message, minus the op name,
