@@ -47,6 +47,52 @@ def assert_same(a, b):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+# Three promises are being built by the "core" helper.  Each is probed once, at import: while
+# it does not hold, its test must fail (xfail strict); once it lands, the test runs as any
+# other, whatever order the branches are merged in.
+def _holds(probe) -> bool:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            return bool(probe(Path(d)))
+        except Exception:
+            return False
+
+
+def _probe_cleanup(d):
+    stale = d / ".last.npz.0123abcd.tmp"  # what a killed save of last.npz leaves
+    stale.write_bytes(b"PK\x03\x04")
+    os.utime(stale, (time.time() - 60, time.time() - 60))
+    io.save_checkpoint(d / "last.npz", make_model())
+    return not stale.exists()
+
+
+def _probe_folder(d):
+    run(1, d)
+    try:
+        run(1, d)
+    except ValueError:
+        return True
+    return False
+
+
+def _probe_finite(d):
+    model = make_model()
+    loader = data.DataLoader(data.ArrayDataset(X, Y), 16)
+    try:
+        fit(model, nn.CrossEntropyLoss(), BlowUpAt(model.parameters(), 3), loader, epochs=1,
+            checkpoint_dir=d, quiet=True)
+    except FloatingPointError:
+        pass
+    return not (d / "last.npz").exists()
+
+
+def pending(probe, what):
+    return pytest.mark.xfail(not _holds(probe), strict=True, reason=f"waiting for core: {what}")
+
+
 # ----------------------------------------------------------------------- atomic saves
 KILLED_WRITER = textwrap.dedent("""
     import sys, time
@@ -87,7 +133,7 @@ def test_kill_9_mid_save_leaves_the_previous_checkpoint_loadable(tmp_path):
     assert_same(weights(saved), weights(fresh))
 
 
-@pytest.mark.xfail(strict=True, reason="waiting for core: stale temporary files are cleaned up")
+@pending(_probe_cleanup, "stale temporary files are cleaned up")
 def test_a_killed_save_leaves_no_temporary_file_behind(tmp_path):
     path, marker = tmp_path / "last.npz", tmp_path / "writing"
     io.save_checkpoint(path, make_model())
@@ -203,8 +249,7 @@ class BlowUpAt(optim.Adam):
             self.first.data[...] = np.inf
 
 
-@pytest.mark.xfail(strict=True, reason="waiting for core: no checkpoint with non-finite "
-                                       "parameters is written")
+@pending(_probe_finite, "no checkpoint with non-finite parameters is written")
 def test_no_checkpoint_with_non_finite_weights_is_written(tmp_path):
     model = make_model()
     optimizer = BlowUpAt(model.parameters(), 3 + 3)  # the last step of epoch 2
@@ -250,8 +295,7 @@ def test_resume_from_a_mid_run_checkpoint_is_bit_identical(tmp_path):
 
 
 # ---------------------------------------------------------------- another run's folder
-@pytest.mark.xfail(strict=True, reason="waiting for core: fit refuses a folder holding "
-                                       "another run's checkpoints")
+@pending(_probe_folder, "fit refuses a folder holding another run's checkpoints")
 def test_another_runs_folder_is_not_overwritten(tmp_path):
     run(2, tmp_path)
     before = {f: (tmp_path / f).read_bytes() for f in os.listdir(tmp_path)}
