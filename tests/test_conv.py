@@ -8,6 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from numcnn import functional as F
+from numcnn import nn
 from numcnn import reference as R
 from numcnn.gradcheck import check_function
 
@@ -240,3 +241,45 @@ def test_torch_parity_conv():
     t = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(wt),
                                              **kt).numpy()
     np.testing.assert_allclose(out, t, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("make, error, msg", [
+    (lambda: nn.Conv2d(0, 4, 3), ValueError, r"Conv2d: in_channels must be a positive int; got 0"),
+    (lambda: nn.Conv2d(3.0, 4, 3), TypeError, r"in_channels must be a positive int; got 3\.0"),
+    (lambda: nn.Conv2d(3, -1, 3), ValueError, r"out_channels must be a positive int; got -1"),
+    (lambda: nn.Conv2d(4, 4, 3, groups=0), ValueError, r"groups must be a positive int; got 0"),
+    (lambda: nn.Conv2d(4, 4, 3, groups=3), ValueError,
+     r"in_channels \(4\) and out_channels \(4\) must be divisible by groups \(3\)"),
+    (lambda: nn.Conv2d(4, 4, 0), ValueError, r"kernel_size must be >= 1; got 0"),
+    (lambda: nn.Conv2d(4, 4, (3, 3, 3)), TypeError, r"kernel_size must be an int or a pair"),
+    (lambda: nn.Conv2d(4, 4, 3, stride=0), ValueError, r"stride must be >= 1; got 0"),
+    (lambda: nn.Conv2d(4, 4, 3, padding=-1), ValueError, r"padding must be >= 0; got -1"),
+    (lambda: nn.Conv2d(4, 4, 3, dilation="2"), TypeError, r"dilation must be an int or a pair"),
+    (lambda: nn.Conv2d(4, 4, 3, bias=None), TypeError, r"bias must be True or False"),
+    (lambda: nn.Conv2d(4, 4, 3, dtype=np.int32), TypeError,
+     r"dtype must be np.float32 or np.float64"),
+    (lambda: nn.ConvTranspose2d(4, 4, 3, groups=2.5), TypeError,
+     r"ConvTranspose2d: groups must be a positive int"),
+    (lambda: nn.ConvTranspose2d(4, 4, 3, stride=2, output_padding=2), ValueError,
+     r"output_padding must be smaller than stride or dilation"),
+])
+def test_conv_layer_constructors_check_their_arguments(make, error, msg):
+    with pytest.raises(error, match=msg):
+        make()
+
+
+def test_conv_layers_draw_pytorch_init_from_the_seed():
+    """weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) then bias alike, fan_in = weight.shape[1]*kh*kw,
+    drawn in float64 from the seeded generator; reset_parameters draws again in place."""
+    for layer, fan_in in ((nn.Conv2d(4, 6, (2, 3), groups=2, rng=3), 2 * 2 * 3),
+                          (nn.ConvTranspose2d(4, 6, 3, groups=2, rng=3), 3 * 3 * 3)):
+        rng = np.random.default_rng(3)
+        bound = 1 / np.sqrt(fan_in)
+        w = rng.uniform(-bound, bound, layer.weight.shape).astype(np.float32)
+        b = rng.uniform(-bound, bound, layer.bias.shape).astype(np.float32)
+        np.testing.assert_allclose(layer.weight.data, w, rtol=1e-6)
+        np.testing.assert_allclose(layer.bias.data, b, rtol=1e-6)
+        weight = layer.weight
+        layer.reset_parameters(np.random.default_rng(3))
+        assert layer.weight is weight  # in place: an optimizer's reference stays valid
+        np.testing.assert_allclose(layer.weight.data, w, rtol=1e-6)

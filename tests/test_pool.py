@@ -8,6 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from numcnn import functional as F
+from numcnn import nn
 from numcnn import reference as R
 from numcnn.gradcheck import check_function
 
@@ -146,3 +147,14 @@ def test_torch_parity_pool():
         out, _ = F.avg_pool2d_forward(x, k, s, p)
         t = torch.nn.functional.avg_pool2d(torch.from_numpy(x), k, s, p).numpy()
         np.testing.assert_allclose(out, t, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("make, error, msg", [
+    (lambda: nn.MaxPool2d(0), ValueError, r"MaxPool2d: kernel_size must be >= 1; got 0"),
+    (lambda: nn.MaxPool2d(2.0), TypeError, r"kernel_size must be an int or a pair of ints"),
+    (lambda: nn.AvgPool2d(2, stride=0), ValueError, r"AvgPool2d: stride must be >= 1; got 0"),
+    (lambda: nn.AvgPool2d(2, padding=2), ValueError, r"padding must be at most half"),
+])
+def test_pool_layer_constructors_check_their_arguments(make, error, msg):
+    with pytest.raises(error, match=msg):
+        make()

@@ -47,6 +47,32 @@ def _sample_chunks(N: int, L: int, rows: int, itemsize: int) -> list[slice]:
     return [slice(a, min(a + per, N)) for a in range(0, N, per)]
 
 
+class ConvWindow(NamedTuple):
+    """A convolution's hyper-parameters, validated (``conv_window``)."""
+
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    output_padding: tuple[int, int]  # (0, 0) for conv2d
+
+
+def conv_window(op: str, kernel_size, stride, padding, dilation,
+                output_padding=None) -> ConvWindow:
+    """Check the hyper-parameters that do not depend on the input (also what the nn layers
+    check when they are built); ``output_padding=None`` means a plain convolution."""
+    stride = pair(op, "stride", stride)
+    padding = pair(op, "padding", padding, 0)
+    dilation = pair(op, "dilation", dilation)
+    if output_padding is None:
+        return ConvWindow(stride, padding, dilation, (0, 0))
+    output_padding = pair(op, "output_padding", output_padding, 0)
+    if any(o >= max(s, d) for o, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"{op}: output_padding must be smaller than stride or dilation; got "
+                         f"output_padding={output_padding}, stride={stride}, "
+                         f"dilation={dilation}")
+    return ConvWindow(stride, padding, dilation, output_padding)
+
+
 class ConvArguments(NamedTuple):
     """The arguments of conv2d / conv_transpose2d, validated (``conv_arguments``)."""
 
@@ -94,26 +120,19 @@ def conv_arguments(op: str, x, w, b, stride, padding, dilation, groups,
                          f"got x of shape {x.shape}.{hint}")
     if b is not None and b.shape != (F,):
         raise ValueError(f"{op}: b must have shape ({F},) to match w; got {b.shape}")
-    stride = pair(op, "stride", stride)
-    padding = pair(op, "padding", padding, 0)
-    dilation = pair(op, "dilation", dilation)
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    H, W = x.shape[2:]
     kh, kw = w.shape[2:]
+    win = conv_window(op, (kh, kw), stride, padding, dilation, output_padding)
+    (sh, sw), (ph, pw), (dil_h, dil_w) = win.stride, win.padding, win.dilation
+    H, W = x.shape[2:]
     if not transposed:
-        out = (out_size(op, H, kh, sh, ph, dh, "H"), out_size(op, W, kw, sw, pw, dw, "W"))
-        return ConvArguments(x, w, b, stride, padding, dilation, groups, (0, 0), out)
-    oph, opw = output_padding = pair(op, "output_padding", output_padding, 0)
-    if oph >= max(sh, dh) or opw >= max(sw, dw):
-        raise ValueError(f"{op}: output_padding must be smaller than stride or dilation; got "
-                         f"output_padding={(oph, opw)}, stride={(sh, sw)}, "
-                         f"dilation={(dh, dw)}")
-    Ho = (H - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
-    Wo = (W - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"{op}: the output would be {Ho}x{Wo}; padding {(ph, pw)} is too large "
-                         f"for a {H}x{W} input")
-    return ConvArguments(x, w, b, stride, padding, dilation, groups, output_padding, (Ho, Wo))
+        Ho, Wo = out_size(op, H, kh, sh, ph, dil_h, "H"), out_size(op, W, kw, sw, pw, dil_w, "W")
+    else:
+        Ho = (H - 1) * sh - 2 * ph + dil_h * (kh - 1) + win.output_padding[0] + 1
+        Wo = (W - 1) * sw - 2 * pw + dil_w * (kw - 1) + win.output_padding[1] + 1
+        if Ho < 1 or Wo < 1:
+            raise ValueError(f"{op}: the output would be {Ho}x{Wo}; padding {(ph, pw)} is too "
+                             f"large for a {H}x{W} input")
+    return ConvArguments(x, w, b, *win[:3], groups, win.output_padding, (Ho, Wo))
 
 
 class ConvGeometry(NamedTuple):

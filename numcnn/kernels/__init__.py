@@ -26,7 +26,7 @@ Callers (``numcnn.functional``) validate shapes and pass C-contiguous arrays.
 
 Index convention for 2-D windows, used throughout (see docs/convolution.md):
 output pixel (oh, ow) and kernel tap (i, j) read input pixel
-``ih = oh*sh - ph + i*dh``, ``iw = ow*sw - pw + j*dw``; taps outside the input read 0.
+``ih = oh*sh - ph + i*dil_h``, ``iw = ow*sw - pw + j*dil_w``; taps outside the input read 0.
 """
 
 from .conv import cn_to_nchw, col2im, im2col, nchw_to_cn

@@ -26,7 +26,7 @@ def _valid_range(kk, d, s, p, size, out_size):
 
 # --------------------------------------------------------------------------- im2col / col2im
 @njit(parallel=True, cache=True)
-def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
+def _im2col_into(x, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo, cols):
     N, C, H, W = x.shape
     K = kh * kw
     xf = x.reshape(N * C * H * W)
@@ -35,9 +35,9 @@ def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
         c = r // K
         i = (r // kw) % kh
         j = r % kw
-        h_lo, h_hi = _valid_range(i, dh, sh, ph, H, Ho)
-        w_lo, w_hi = _valid_range(j, dw, sw, pw, W, Wo)
-        w_first = w_lo * sw + j * dw - pw  # input column read by output column w_lo
+        h_lo, h_hi = _valid_range(i, dil_h, sh, ph, H, Ho)
+        w_lo, w_hi = _valid_range(j, dil_w, sw, pw, W, Wo)
+        w_first = w_lo * sw + j * dil_w - pw  # input column read by output column w_lo
         row = cols[r]
         for n in range(N):
             if sh == 1 and sw == 1 and Wo == W and h_lo < h_hi and w_lo < w_hi:
@@ -47,7 +47,7 @@ def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
                 # first w_lo and last W-w_hi columns of each row with pixels of the
                 # neighbouring row; the loop below overwrites them with the padding's 0s.
                 out = u((n * Ho + h_lo) * Wo + w_lo)
-                src = u(((n * C + c) * H + h_lo - ph + i * dh) * W + w_first)
+                src = u(((n * C + c) * H + h_lo - ph + i * dil_h) * W + w_first)
                 for k in range(u((h_hi - h_lo - 1) * W + w_hi - w_lo)):
                     row[out + k] = xf[src + k]
                 for oh in range(Ho):
@@ -69,7 +69,7 @@ def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
                     continue
                 for k in range(u(w_lo)):
                     row[out + k] = 0
-                src = u(((n * C + c) * H + oh * sh - ph + i * dh) * W + w_first)
+                src = u(((n * C + c) * H + oh * sh - ph + i * dil_h) * W + w_first)
                 dst = out + u(w_lo)
                 if sw == 1:  # the common case: a contiguous copy
                     for k in range(u(w_hi - w_lo)):
@@ -82,19 +82,20 @@ def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
     return cols
 
 
-def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo):
+def im2col(x, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo):
     """x (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo), channel-first.
 
-    ``cols[(c*kh + i)*kw + j, (n*Ho + oh)*Wo + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]``
+    ``cols[(c*kh + i)*kw + j, (n*Ho + oh)*Wo + ow]
+    = x[n, c, oh*sh - ph + i*dil_h, ow*sw - pw + j*dil_w]``
     (0 where that index falls in the padding).  One thread per row.
     """
     N, C = x.shape[:2]
     cols = np.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
-    return _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols)
+    return _im2col_into(x, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo, cols)
 
 
 @njit(parallel=True, cache=True)
-def _col2im_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
+def _col2im_into(cols, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo, x):
     N, C, H, W = x.shape
     K = kh * kw
     xf = x.reshape(N * C * H * W)
@@ -103,14 +104,14 @@ def _col2im_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
         n = p // C
         c = p % C
         for i in range(kh):
-            h_lo, h_hi = _valid_range(i, dh, sh, ph, H, Ho)
+            h_lo, h_hi = _valid_range(i, dil_h, sh, ph, H, Ho)
             for j in range(kw):
-                w_lo, w_hi = _valid_range(j, dw, sw, pw, W, Wo)
-                w_first = w_lo * sw + j * dw - pw
+                w_lo, w_hi = _valid_range(j, dil_w, sw, pw, W, Wo)
+                w_first = w_lo * sw + j * dil_w - pw
                 row = cols[c * K + i * kw + j]
                 for oh in range(h_lo, h_hi):
                     src = u((n * Ho + oh) * Wo + w_lo)
-                    dst = u((p * H + oh * sh - ph + i * dh) * W + w_first)  # p = n*C + c
+                    dst = u((p * H + oh * sh - ph + i * dil_h) * W + w_first)  # p = n*C + c
                     if sw == 1:
                         for k in range(u(w_hi - w_lo)):
                             xf[dst + k] += row[src + k]
@@ -120,7 +121,7 @@ def _col2im_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x):
     return x
 
 
-def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, out=None):
+def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo, out=None):
     """Adjoint of :func:`im2col`: cols (C*kh*kw, N*Ho*Wo) -> x (N, C, H, W).
 
     Every column entry is *added* to the input pixel it was copied from, so pixels covered
@@ -130,7 +131,7 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, out=None):
     (pass zeros for a plain col2im); otherwise a zeroed one is allocated.
     """
     x = np.zeros((N, C, H, W), dtype=cols.dtype) if out is None else out
-    return _col2im_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, x)
+    return _col2im_into(cols, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo, x)
 
 
 # ------------------------------------------------------------------ NCHW <-> (C, N*H*W) layout

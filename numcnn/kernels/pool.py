@@ -7,12 +7,16 @@ from numba import njit, prange
 
 
 # -------------------------------------------------------------------------------- max pooling
+# Windows are given per axis: window (oh, ow) reads the in-image rows h_start[oh],
+# h_start[oh] + dil_h, ... (< h_stop[oh]) and the columns w_start[ow], ... alike.  Taps in the
+# padding are not listed: they are -inf for max pooling and 0 for average pooling, so they
+# never change a maximum or a sum.  Every window has at least one tap (the caller checks).
 @njit(parallel=True, cache=True)
-def _max_pool2d_inside_into(x, kh, kw, corner, out, arg):
-    """Max pooling when every window lies inside the image (no padding).
+def _max_pool2d_uniform_into(x, corner, kh, kw, row_step, col_step, out, arg):
+    """Max pooling when every window has kh x kw in-image taps (no padding in the way).
 
-    ``corner[q]`` is the flat index ih*W + iw of the top-left pixel of window q (q = oh*Wo +
-    ow), so tap (i, j) of window q is pixel ``corner[q] + i*W + j``.
+    ``corner[q]`` is the flat index ih*W + iw of the first tap of window q (q = oh*Wo + ow),
+    so tap (i, j) of window q is pixel ``corner[q] + i*row_step + j*col_step``.
     """
     N, C, H, W = x.shape
     Q = corner.size
@@ -35,7 +39,7 @@ def _max_pool2d_inside_into(x, kh, kw, corner, out, arg):
             for j in range(kw):
                 if i == 0 and j == 0:
                     continue
-                off = i * W + j
+                off = i * row_step + j * col_step
                 for q in range(Q):  # gather this tap of every window (no comparisons)
                     tap[q] = plane[corner[q] + off]
                 for q in range(Q):
@@ -49,8 +53,8 @@ def _max_pool2d_inside_into(x, kh, kw, corner, out, arg):
 
 
 @njit(parallel=True, cache=True)
-def _max_pool2d_padded_into(x, kh, kw, sh, sw, ph, pw, out, arg):
-    """Max pooling, any padding: the plain scan of each window's in-image pixels."""
+def _max_pool2d_windows_into(x, h_start, h_stop, w_start, w_stop, dil_h, dil_w, out, arg):
+    """Max pooling, any windows: the plain scan of each window's in-image taps."""
     N, C, H, W = x.shape
     Ho, Wo = out.shape[2], out.shape[3]
     for p in prange(N * C):
@@ -58,20 +62,14 @@ def _max_pool2d_padded_into(x, kh, kw, sh, sw, ph, pw, out, arg):
         c = p % C
         plane = x[n, c]
         for oh in range(Ho):
-            h0 = oh * sh - ph
-            h_start = max(h0, 0)
-            h_end = min(h0 + kh, H)
             o_row = out[n, c, oh]
             a_row = arg[n, c, oh]
             for ow in range(Wo):
-                w0 = ow * sw - pw
-                w_start = max(w0, 0)
-                w_end = min(w0 + kw, W)
-                best = -np.inf
-                best_idx = h_start * W + w_start
-                for ih in range(h_start, h_end):
+                best = plane[h_start[oh], w_start[ow]]
+                best_idx = h_start[oh] * W + w_start[ow]
+                for ih in range(h_start[oh], h_stop[oh], dil_h):
                     row = plane[ih]
-                    for iw in range(w_start, w_end):
+                    for iw in range(w_start[ow], w_stop[ow], dil_w):
                         v = row[iw]
                         # strict '>' keeps the first of equal maxima; the first NaN wins
                         if v > best or (v != v and best == best):
@@ -82,19 +80,27 @@ def _max_pool2d_padded_into(x, kh, kw, sh, sw, ph, pw, out, arg):
     return out, arg
 
 
-def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, Ho, Wo):
-    """x (N, C, H, W) -> out (N, C, Ho, Wo), argmax (N, C, Ho, Wo) as flat ih*W + iw.
+def _taps(start, stop, step):
+    return (stop - start - 1) // step + 1
 
-    Padding acts as -inf.  Ties: the first maximum in row-major window order wins (a later
-    equal value does not replace it).  A NaN in the window is selected and propagates.
+
+def max_pool2d_forward(x, h_start, h_stop, w_start, w_stop, dil_h, dil_w):
+    """x (N, C, H, W) -> out (N, C, Ho, Wo), argmax (N, C, Ho, Wo) as flat ih*W + iw, over the
+    windows described above (Ho = h_start.size, Wo = w_start.size).
+
+    Ties: the first maximum in row-major window order wins (a later equal value does not
+    replace it).  A NaN in the window is selected and propagates.
     """
     N, C, H, W = x.shape
+    Ho, Wo = h_start.size, w_start.size
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     arg = np.empty((N, C, Ho, Wo), dtype=np.int64)
-    if ph or pw:
-        return _max_pool2d_padded_into(x, kh, kw, sh, sw, ph, pw, out, arg)
-    corner = (np.arange(Ho)[:, None] * (sh * W) + np.arange(Wo) * sw).ravel()
-    return _max_pool2d_inside_into(x, kh, kw, corner, out, arg)
+    taps_h, taps_w = _taps(h_start, h_stop, dil_h), _taps(w_start, w_stop, dil_w)
+    if np.all(taps_h == taps_h[0]) and np.all(taps_w == taps_w[0]):
+        corner = (h_start[:, None] * W + w_start).ravel()
+        return _max_pool2d_uniform_into(x, corner, taps_h[0], taps_w[0], dil_h * W, dil_w, out,
+                                        arg)
+    return _max_pool2d_windows_into(x, h_start, h_stop, w_start, w_stop, dil_h, dil_w, out, arg)
 
 
 @njit(parallel=True, cache=True)
@@ -121,52 +127,40 @@ def max_pool2d_backward(dout, arg, H, W):
 
 # ---------------------------------------------------------------------------- average pooling
 @njit(parallel=True, cache=True)
-def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, Ho, Wo):
-    """out[n, c, oh, ow] = (sum of the window's in-image pixels) / (kh*kw).
+def avg_pool2d_forward(x, h_start, h_stop, w_start, w_stop, dil_h, dil_w, scale):
+    """out[n, c, oh, ow] = scale[oh, ow] * (sum of window (oh, ow)'s in-image taps).
 
-    Dividing by kh*kw whatever the padding is PyTorch's default ``count_include_pad=True``.
+    ``scale`` (Ho, Wo) is 1 / divisor, the divisor chosen by the caller (with or without the
+    padded taps, or an override).  The sum is accumulated in float64.
     """
     N, C, H, W = x.shape
+    Ho, Wo = scale.shape
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-    inv = 1.0 / (kh * kw)
     for p in prange(N * C):
         n = p // C
         c = p % C
         for oh in range(Ho):
-            h0 = oh * sh - ph
-            h_start = max(h0, 0)
-            h_end = min(h0 + kh, H)
             for ow in range(Wo):
-                w0 = ow * sw - pw
-                w_start = max(w0, 0)
-                w_end = min(w0 + kw, W)
                 s = 0.0  # scalar accumulator
-                for ih in range(h_start, h_end):
-                    for iw in range(w_start, w_end):
+                for ih in range(h_start[oh], h_stop[oh], dil_h):
+                    for iw in range(w_start[ow], w_stop[ow], dil_w):
                         s += x[n, c, ih, iw]
-                out[n, c, oh, ow] = s * inv
+                out[n, c, oh, ow] = s * scale[oh, ow]
     return out
 
 
 @njit(parallel=True, cache=True)
-def avg_pool2d_backward(dout, H, W, kh, kw, sh, sw, ph, pw):
-    """Spread dout[n, c, oh, ow] / (kh*kw) over the window's in-image pixels (summing)."""
+def avg_pool2d_backward(dout, H, W, h_start, h_stop, w_start, w_stop, dil_h, dil_w, scale):
+    """Spread dout[n, c, oh, ow] * scale[oh, ow] over the window's in-image taps (summing)."""
     N, C, Ho, Wo = dout.shape
     dx = np.zeros((N, C, H, W), dtype=dout.dtype)
-    inv = 1.0 / (kh * kw)
     for p in prange(N * C):
         n = p // C
         c = p % C
         for oh in range(Ho):
-            h0 = oh * sh - ph
-            h_start = max(h0, 0)
-            h_end = min(h0 + kh, H)
             for ow in range(Wo):
-                w0 = ow * sw - pw
-                w_start = max(w0, 0)
-                w_end = min(w0 + kw, W)
-                g = dout[n, c, oh, ow] * inv
-                for ih in range(h_start, h_end):
-                    for iw in range(w_start, w_end):
+                g = dout[n, c, oh, ow] * scale[oh, ow]
+                for ih in range(h_start[oh], h_stop[oh], dil_h):
+                    for iw in range(w_start[ow], w_stop[ow], dil_w):
                         dx[n, c, ih, iw] += g
     return dx

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._random import default_rng
 from .module import Module
 from .parameter import Parameter
 
@@ -14,14 +15,30 @@ def _uniform(rng: np.random.Generator, shape: tuple, bound: float, dtype) -> Par
     return Parameter(rng.uniform(-bound, bound, size=shape).astype(dtype))
 
 
-def _kaiming_uniform(rng, shape: tuple, fan_in: int, dtype) -> Parameter:
+def _kaiming_bound(fan_in: int) -> float:
     """PyTorch's default for conv and linear weights: kaiming_uniform_(a=sqrt(5)), which is
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)): gain sqrt(2/(1+5)) times sqrt(3/fan_in)."""
-    return _uniform(rng, shape, np.sqrt(1.0 / 3.0) * np.sqrt(3.0 / fan_in), dtype)
+    return np.sqrt(1.0 / 3.0) * np.sqrt(3.0 / fan_in)
+
+
+def _kaiming_uniform(rng, shape: tuple, fan_in: int, dtype) -> Parameter:
+    return _uniform(rng, shape, _kaiming_bound(fan_in), dtype)
 
 
 class _WeightBias(Module):
     """A layer with a ``weight`` and an optional ``bias`` Parameter."""
+
+    def reset_parameters(self, rng=None) -> None:
+        """PyTorch's default initialisation, in place: weight ~ kaiming_uniform_(a=sqrt(5))
+        = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), then bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        with fan_in = weight.shape[1] * (kernel taps).  Drawn from ``rng`` (a Generator or a
+        seed; default numcnn's global generator) in float64, then cast."""
+        rng = default_rng(rng)
+        fan_in = self.weight.size // self.weight.shape[0]
+        w, b = self.weight, self.bias
+        w.data[...] = rng.uniform(-_kaiming_bound(fan_in), _kaiming_bound(fan_in), w.shape)
+        if b is not None:
+            b.data[...] = rng.uniform(-1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in), b.shape)
 
     def _weight_bias(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.weight.data, (self.bias.data if self.bias is not None else None)

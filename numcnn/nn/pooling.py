@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..functional._validate import pair
+from ..functional.pool import pool_window
 from .module import Module
 
 
@@ -14,11 +14,15 @@ class _Pool(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
+        pool_window(type(self).__name__, kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def _hyperparameters(self) -> dict:
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         forward = getattr(F, f"{self._op}_forward")
-        out, cache = forward(x, self.kernel_size, self.stride, self.padding)
+        out, cache = forward(x, **self._hyperparameters())
         self._save(cache)
         return out
 
@@ -26,7 +30,7 @@ class _Pool(Module):
         return getattr(F, f"{self._op}_backward")(dout, self._saved())
 
     def flops(self, in_shape: tuple, out_shape: tuple) -> int:
-        kh, kw = pair("pool", "kernel_size", self.kernel_size)
+        kh, kw = pool_window("pool", self.kernel_size, self.stride, self.padding).kernel_size
         return int(np.prod(out_shape)) * kh * kw
 
     def extra_repr(self) -> str:
