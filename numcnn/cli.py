@@ -32,6 +32,9 @@ import numpy as np
 from . import __version__
 from ._validate import integer, real
 
+__all__ = ["main", "build_parser", "COMMANDS", "read_image", "raised_by_numcnn",
+           "positive_int", "positive_float", "seed_arg", "shape_arg"]
+
 CLASSIFICATION = {"digits": 10, "fashion-mnist": 10}
 SEGMENTATION = {"nuclei": 2, "shapes": 4, "digit-scenes": 11}
 MODEL_NAMES = ("seedcnn", "lenet5", "unet", "fcn")
@@ -48,6 +51,14 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:  # argparse reads a second "--" as an empty value
+            if action.nargs is None and isinstance(getattr(ns, action.dest, None), list):
+                self.error(f"argument {action.metavar or action.dest}: expected one value; "
+                           f"got none")
+        return ns, extras
 
 
 def _checked(check):
@@ -67,14 +78,17 @@ def _int_type(minimum: int | None, maximum: int | None = None):
         except ValueError:
             value = text  # not an int: the check below says what was expected
         return _checked(lambda: integer("numcnn", "value", value, minimum, maximum))
+    parse.__doc__ = (f"An int >= {minimum}" + (f" and <= {maximum}" if maximum else "")
+                     + " (an argparse ``type=``).")
     return parse
 
 
-positive_int = _int_type(1)
+positive_int = _int_type(1)  # argparse ``type=``s: a positive int, a seed (an int >= 0)
 seed_arg = _int_type(0)
 
 
 def positive_float(text: str) -> float:
+    """A finite number > 0 (an argparse ``type=``)."""
     try:
         value = float(text)
     except ValueError:

@@ -577,8 +577,10 @@ def test_compute_mean_std_arguments():
 
 
 @pytest.mark.parametrize("mean, std, error, msg", [
-    (np.nan, 1.0, ValueError, r"mean must be finite in every channel; got \[nan\]"),
-    (0.0, [1.0, np.inf], ValueError, r"std must be finite in every channel; got \[1.0, inf\]"),
+    (np.nan, 1.0, ValueError,
+     r"mean must be finite in every channel \(within float32's range\); got \[nan\]"),
+    (0.0, [1.0, np.inf], ValueError, r"std must be finite in every channel .*got \[1.0, inf\]"),
+    (1e39, 1.0, ValueError, r"mean must be finite .*float32's range\); got \[1e\+39\]"),
     ("0.5", 1.0, TypeError, "mean must be a number or a non-empty sequence .*got '0.5'"),
     ([], 1.0, ValueError, r"mean must be a number or a non-empty sequence .*got \[\]"),
     ([[0.0]], 1.0, ValueError, "mean must be a number or a non-empty sequence"),
@@ -634,3 +636,20 @@ def test_transform_calls(t):
     else:
         with pytest.raises(TypeError, match="expected a floating-point image .*got dtype int64"):
             t(x.astype(np.int64), 0)
+
+
+def test_loader_refuses_batches_that_are_not_finite_in_float32():
+    """float64 data beyond float32's range would become inf silently; NaN made by a
+    transform would reach the loss.  Both are refused, naming the samples."""
+    x = np.zeros((4, 1, 2, 2))
+    x[2, 0, 0, 0] = 1e39
+    with pytest.raises(ValueError, match=r"the images of samples \[2\] hold NaN or inf as "
+                                         r"float32 .*beyond float32's range"):
+        list(DataLoader(ArrayDataset(x, np.zeros(4, np.int64)), 4))
+    ok = ArrayDataset(np.zeros((4, 1, 2, 2), np.float32), np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match=r"the transformed images of samples \[0, 1, 2, 3\] "
+                                         r"hold NaN"):
+        list(DataLoader(ok, 4, transform=lambda x, y, rng: (np.full_like(x, np.nan), y)))
+    real_targets = [(np.zeros((1, 2, 2)), 1e39), (np.zeros((1, 2, 2)), 0.5)]
+    with pytest.raises(ValueError, match=r"the targets of samples \[0\] hold NaN or inf"):
+        list(DataLoader(real_targets, 2))

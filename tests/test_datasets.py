@@ -163,7 +163,7 @@ def test_load_fashion_mnist_image_label_mismatch(tmp_path):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(4, np.uint8), False)
     with pytest.raises(ValueError, match=r"got uint8 \(3, 28, 28\) .* and \(4,\)"):
         load_fashion_mnist(root=tmp_path, split="test")
-    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+    with pytest.raises(ValueError, match=r"split must be one of \('train', 'test'\); got 'val'"):
         load_fashion_mnist(root=tmp_path, split="val")
 
 

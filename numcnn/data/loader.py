@@ -124,11 +124,27 @@ def _pairs(what: str, pairs: list, indices) -> tuple[list, list]:
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def _cast_targets(y: np.ndarray) -> np.ndarray:
+def _float32(a: np.ndarray, what: str, idx) -> np.ndarray:
+    """``a`` (B, ...) as float32, refusing NaN and inf (also what a cast from values beyond
+    float32's range would make); ``what`` names the array, "<what> of samples [...]"."""
+    if a.dtype.kind != "f":  # ints and bools are always finite as float32
+        return a.astype(np.float32, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = a.astype(np.float32, copy=False)
+    finite = np.isfinite(a).reshape(len(a), -1).all(axis=1)
+    if not finite.all():
+        bad = [int(i) for i in np.asarray(idx)[~finite][:5]]
+        raise ValueError(f"DataLoader: {what} of samples {bad} hold NaN or inf as float32 "
+                         f"(NaN or inf in the data, values beyond float32's range of "
+                         f"+-3.4e38, or made by a transform)")
+    return a
+
+
+def _cast_targets(y: np.ndarray, idx) -> np.ndarray:
     """int64 for labels and masks (what losses index with), float32 for real targets."""
     if np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
         return y.astype(np.int64, copy=False)
-    return y.astype(np.float32, copy=False)
+    return _float32(y, "the targets", idx)
 
 
 def _encode_rng(rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -229,16 +245,16 @@ class DataLoader:
             xs, ys = _pairs("dataset item", [ds[int(i)] for i in idx], idx)
             xb = _stack("the x of sample", xs, idx)
             yb = _stack("the y of sample", ys, idx, one_kind=True)
-        xb = xb.astype(np.float32, copy=False)
-        yb = _cast_targets(yb)
+        xb = _float32(xb, "the images", idx)
+        yb = _cast_targets(yb, idx)
         if self.transform is not None:
             xs, ys = _pairs("what the transform returned for sample",
                             [self.transform(xb[j], yb[j], self.rng) for j in range(len(idx))],
                             idx)
-            xb = _stack("the x the transform returned for sample", xs, idx)
-            xb = xb.astype(np.float32, copy=False)
+            xb = _float32(_stack("the x the transform returned for sample", xs, idx),
+                          "the transformed images", idx)
             yb = _cast_targets(_stack("the y the transform returned for sample", ys, idx,
-                                      one_kind=True))
+                                      one_kind=True), idx)
         return np.ascontiguousarray(xb), np.ascontiguousarray(yb)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:

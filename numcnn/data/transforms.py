@@ -97,11 +97,12 @@ class Normalize:
             error = ValueError if a.dtype.kind in "biuf" else TypeError
             raise error(f"Normalize: {name} must be a number or a non-empty sequence of "
                         f"per-channel numbers; got {v!r}")
-        a = np.atleast_1d(a.astype(np.float32))
-        if not np.isfinite(a).all():
-            raise ValueError(f"Normalize: {name} must be finite in every channel; got "
-                             f"{a.tolist()}")
-        return a
+        with np.errstate(over="ignore"):
+            a32 = np.atleast_1d(a.astype(np.float32))
+        if not np.isfinite(a32).all():
+            raise ValueError(f"Normalize: {name} must be finite in every channel (within "
+                             f"float32's range); got {np.atleast_1d(a).tolist()}")
+        return a32
 
     def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator | None = None):
         _is_mask(x, y, "Normalize")

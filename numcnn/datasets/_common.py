@@ -21,6 +21,14 @@ def check_fraction(op: str, name: str, v) -> float:
     return real(op, name, v, 0.0, 1.0, min_open=True, max_open=True)
 
 
+def check_choice(op: str, name: str, value, choices) -> str:
+    """``value`` must be one of the strings ``choices`` (a list or an array is refused
+    as clearly as a typo)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{op}: {name} must be one of {tuple(choices)}; got {value!r}")
+    return value
+
+
 def check_seed(op: str, seed) -> int:
     """A seed is a non-negative int (what ``numpy.random.default_rng`` takes)."""
     return integer(op, "seed", seed, 0)

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._common import INSTALL_HINT, check_fraction, check_seed
+from ._common import INSTALL_HINT, check_choice, check_fraction, check_seed
 
 SPLITS = ("train", "test", "all")
 
@@ -66,8 +66,7 @@ def load_digits(split: str = "all", test_fraction: float = 0.2,
         If scikit-learn is not installed (``pip install 'numcnn[data]'``).
     """
     op = "load_digits"
-    if split not in SPLITS:
-        raise ValueError(f"{op}: split must be one of {SPLITS}; got {split!r}")
+    check_choice(op, "split", split, SPLITS)
     test_fraction = check_fraction(op, "test_fraction", test_fraction)
     seed = check_seed(op, seed)
     images, labels = _raw_digits()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._common import check_choice
+
 SYSTEM_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -75,6 +77,10 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed (detected from its first bytes)."""
     path = _path("read_idx", "path", path)
+    if not path.is_file():
+        if path.is_dir():
+            raise ValueError(f"read_idx: {str(path)!r} is a folder; expected an IDX file")
+        raise FileNotFoundError(f"read_idx: {str(path)!r} not found")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzip magic
         try:
@@ -134,8 +140,7 @@ def load_fashion_mnist(root: str | os.PathLike | None = None,
     ValueError
         If a file is corrupt, or images and labels disagree.
     """
-    if split not in FILES:
-        raise ValueError(f"load_fashion_mnist: split must be 'train' or 'test'; got {split!r}")
+    check_choice("load_fashion_mnist", "split", split, tuple(FILES))
     dirs = _search_dirs(root)
     paths = [_find(stem, dirs) for stem in FILES[split]]
     if any(p is None for p in paths):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import integer
-from ._common import MAX_OBJECTS, check_fraction, check_seed, check_size, place_boxes
+from ._common import MAX_OBJECTS, check_choice, check_fraction, check_seed, check_size, place_boxes
 from .digits import load_digits
 
 
@@ -53,8 +53,7 @@ def load_digit_scenes(n: int, size: int = 64, seed: int = 0, scale: int = 3,
     threshold = check_fraction(op, "threshold", threshold)
     seed = check_seed(op, seed)
     check_size(op, n, size)
-    if split not in ("all", "train", "test"):
-        raise ValueError(f"{op}: split must be one of ('all', 'train', 'test'); got {split!r}")
+    check_choice(op, "split", split, ("all", "train", "test"))
     digits, labels = load_digits(split=split)
     side = 8 * scale
     big = digits[:, 0].repeat(scale, axis=1).repeat(scale, axis=2)  # (M, side, side)
