@@ -18,7 +18,19 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
 
-from . import data, datasets, functional, gradcheck, io, metrics, models, nn, optim, train  # noqa: E402,E501
+from . import (  # noqa: E402,E501
+    data,
+    datasets,
+    functional,
+    gradcheck,
+    io,
+    metrics,
+    models,
+    nn,
+    optim,
+    reference,
+    train,
+)
 from ._random import default_rng, manual_seed  # noqa: E402
 from .nn.module import no_grad  # noqa: E402
 from .summary import profile, summary  # noqa: E402
@@ -34,5 +46,6 @@ def __getattr__(name: str):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'numcnn' has no attribute {name!r}")
 __all__ = ["data", "datasets", "functional", "gradcheck", "io", "metrics", "models", "nn", "optim",
+           "reference",
            "train", "manual_seed", "default_rng", "no_grad", "summary", "profile",
            "__version__"]

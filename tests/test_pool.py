@@ -1,13 +1,38 @@
-"""Max and average pooling: numba kernels vs loops, numerical gradients, the tie rule."""
+"""Max and average pooling: numba kernels vs numcnn.reference's loops (float32 and float64),
+numerical gradients, the tie rule."""
 
 import numpy as np
 import pytest
-import reference as ref
-from hypothesis import assume, given
+import rounding
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from numcnn import functional as F
+from numcnn import reference as R
 from numcnn.gradcheck import check_function
+
+
+def check_against_reference(op, x, kwargs, out_terms, dx_terms):
+    """``op``'s fast pair against the reference pair in float32 and float64: max pooling's
+    output exactly, sums within rounding (``*_terms``: the number of terms summed)."""
+    fwd, bwd = getattr(F, f"{op}_forward"), getattr(F, f"{op}_backward")
+    rfwd, rbwd = getattr(R, f"{op}_forward"), getattr(R, f"{op}_backward")
+    mag_out, mag_cache = rfwd(np.abs(x), **kwargs)
+    dy64 = np.random.default_rng(0).standard_normal(mag_out.shape)
+    for dtype in (np.float32, np.float64):
+        xd, dy = x.astype(dtype), dy64.astype(dtype)
+        out, cache = fwd(xd, **kwargs)
+        rout, rcache = rfwd(xd, **kwargs)
+        if op.startswith("max"):
+            assert out.dtype == dtype
+            np.testing.assert_array_equal(out, rout)
+            # |dout| routed along x's argmax (|x|'s may differ): magnitudes from x's cache
+            mag_dx = rbwd(np.abs(dy64), rfwd(x, **kwargs)[1])
+        else:
+            rounding.assert_within(out, rout, out_terms, mag_out, f"{op} out {dtype.__name__}")
+            mag_dx = rbwd(np.abs(dy64), mag_cache)
+        rounding.assert_within(bwd(dy, cache), rbwd(dy, rcache), dx_terms, mag_dx,
+                               f"{op} dx {dtype.__name__}")
 
 
 @st.composite
@@ -24,29 +49,37 @@ def pool_case(draw):
     return x, k, s, p
 
 
+def windows_per_pixel(k, s):
+    """At most this many windows share one input pixel."""
+    return -(-k[0] // s[0]) * -(-k[1] // s[1])
+
+
 @given(pool_case())
 def test_max_pool_matches_loops_and_gradcheck(case):
     x, k, s, p = case
-    out, cache = F.max_pool2d_forward(x, k, s, p)
-    np.testing.assert_array_equal(out, ref.max_pool2d(x, k, s, p))
-    dy = np.random.default_rng(0).standard_normal(out.shape)
-    np.testing.assert_allclose(F.max_pool2d_backward(dy, cache),
-                               ref.max_pool2d_backward(dy, x, k, s, p), rtol=1e-12, atol=1e-15)
-    result = check_function(F.max_pool2d_forward, F.max_pool2d_backward, dict(x=x),
-                            dict(kernel_size=k, stride=s, padding=p))
+    kwargs = dict(kernel_size=k, stride=s, padding=p)
+    check_against_reference("max_pool2d", x, kwargs, 0, windows_per_pixel(k, s))
+    result = check_function(F.max_pool2d_forward, F.max_pool2d_backward, dict(x=x), kwargs)
     assert result.ok, str(result)
 
 
 @given(pool_case())
 def test_avg_pool_matches_loops_and_gradcheck(case):
     x, k, s, p = case
-    out, cache = F.avg_pool2d_forward(x, k, s, p)
-    np.testing.assert_allclose(out, ref.avg_pool2d(x, k, s, p), rtol=1e-12, atol=1e-15)
-    dy = np.random.default_rng(0).standard_normal(out.shape)
-    np.testing.assert_allclose(F.avg_pool2d_backward(dy, cache),
-                               ref.avg_pool2d_backward(dy, x, k, s, p), rtol=1e-12, atol=1e-15)
-    result = check_function(F.avg_pool2d_forward, F.avg_pool2d_backward, dict(x=x),
-                            dict(kernel_size=k, stride=s, padding=p))
+    kwargs = dict(kernel_size=k, stride=s, padding=p)
+    # + 1: the division (forward) or the share dout / (k_h k_w) (backward) rounds once more
+    check_against_reference("avg_pool2d", x, kwargs, k[0] * k[1] + 1, windows_per_pixel(k, s) + 1)
+    result = check_function(F.avg_pool2d_forward, F.avg_pool2d_backward, dict(x=x), kwargs)
+    assert result.ok, str(result)
+
+
+@settings(max_examples=10)
+@given(pool_case(), st.sampled_from(["max_pool2d", "avg_pool2d"]))
+def test_reference_pool_gradcheck(case, op):
+    """The reference is itself checked against numerical gradients."""
+    x, k, s, p = case
+    result = check_function(getattr(R, f"{op}_forward"), getattr(R, f"{op}_backward"),
+                            dict(x=x), dict(kernel_size=k, stride=s, padding=p))
     assert result.ok, str(result)
 
 

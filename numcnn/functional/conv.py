@@ -6,18 +6,13 @@ padding (p_h, p_w), dilation (d_h, d_w).  "Convolution" is cross-correlation, as
 
 from __future__ import annotations
 
-import numbers
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import kernels
+from .._validate import integer
 from ._validate import dout_array, float_array, out_size, pair, same_dtype
-
-
-def _groups(op: str, groups) -> int:
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int; got {groups!r}")
-    return int(groups)
 
 
 def _block_matmul(a: np.ndarray, b: np.ndarray, groups: int, ta: bool = False,
@@ -52,15 +47,106 @@ def _sample_chunks(N: int, L: int, rows: int, itemsize: int) -> list[slice]:
     return [slice(a, min(a + per, N)) for a in range(0, N, per)]
 
 
-def _check_channels(op: str, x: np.ndarray, expected: int, what: str) -> None:
-    if x.shape[1] == expected:
-        return
-    hint = ""
-    if x.shape[-1] == expected:
-        hint = (" The input looks NHWC (channels last); numcnn is NCHW: use "
-                "x.transpose(0, 3, 1, 2).")
-    raise ValueError(f"{op}: expected {expected} input channels at axis 1 (NCHW, {what}); "
-                     f"got x of shape {x.shape}.{hint}")
+class ConvArguments(NamedTuple):
+    """The arguments of conv2d / conv_transpose2d, validated (``conv_arguments``)."""
+
+    x: np.ndarray                  # (N, C, H, W), C-contiguous
+    w: np.ndarray                  # conv: (F, C/g, kh, kw); transposed: (C, F/g, kh, kw)
+    b: np.ndarray | None           # (F,) or None
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    output_padding: tuple[int, int]  # (0, 0) for conv2d
+    out_size: tuple[int, int]        # (Ho, Wo)
+
+
+def conv_arguments(op: str, x, w, b, stride, padding, dilation, groups,
+                   output_padding=None) -> ConvArguments:
+    """Check the arguments of a convolution (``output_padding=None``) or of a transposed
+    convolution, and compute the output size; the one validation that conv2d,
+    conv_transpose2d and their ``numcnn.reference`` versions share (so their errors match).
+    """
+    transposed = output_padding is not None
+    x = float_array(op, "x", x, 4, "(N, C, H, W)")
+    w = float_array(op, "w", w, 4, "(C_in, C_out/groups, kh, kw)" if transposed
+                    else "(C_out, C_in/groups, kh, kw)")
+    if b is not None:
+        b = float_array(op, "b", b, 1, "(C_out,)")
+    same_dtype(op, x=x, w=w, b=b)
+    groups = integer(op, "groups", groups)
+    if transposed:
+        C, F = w.shape[0], w.shape[1] * groups
+        if C % groups:
+            raise ValueError(f"{op}: in_channels ({C}) must be divisible by groups ({groups})")
+        weights = f"weights {w.shape}"
+    else:
+        C, F = w.shape[1] * groups, w.shape[0]
+        if F % groups:
+            raise ValueError(f"{op}: out_channels ({F}) must be divisible by groups ({groups})")
+        weights = f"weights {w.shape} with groups={groups}"
+    if x.shape[1] != C:
+        hint = ""
+        if x.shape[-1] == C:
+            hint = (" The input looks NHWC (channels last); numcnn is NCHW: use "
+                    "x.transpose(0, 3, 1, 2).")
+        raise ValueError(f"{op}: expected {C} input channels at axis 1 (NCHW, {weights}); "
+                         f"got x of shape {x.shape}.{hint}")
+    if b is not None and b.shape != (F,):
+        raise ValueError(f"{op}: b must have shape ({F},) to match w; got {b.shape}")
+    stride = pair(op, "stride", stride)
+    padding = pair(op, "padding", padding, 0)
+    dilation = pair(op, "dilation", dilation)
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    H, W = x.shape[2:]
+    kh, kw = w.shape[2:]
+    if not transposed:
+        out = (out_size(op, H, kh, sh, ph, dh, "H"), out_size(op, W, kw, sw, pw, dw, "W"))
+        return ConvArguments(x, w, b, stride, padding, dilation, groups, (0, 0), out)
+    oph, opw = output_padding = pair(op, "output_padding", output_padding, 0)
+    if oph >= max(sh, dh) or opw >= max(sw, dw):
+        raise ValueError(f"{op}: output_padding must be smaller than stride or dilation; got "
+                         f"output_padding={(oph, opw)}, stride={(sh, sw)}, "
+                         f"dilation={(dh, dw)}")
+    Ho = (H - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+    Wo = (W - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"{op}: the output would be {Ho}x{Wo}; padding {(ph, pw)} is too large "
+                         f"for a {H}x{W} input")
+    return ConvArguments(x, w, b, stride, padding, dilation, groups, output_padding, (Ho, Wo))
+
+
+class ConvGeometry(NamedTuple):
+    """Where a convolution's windows sit, in the order the kernels take them
+    (``kernels.im2col(x, *geom)``): output pixel (oh, ow) and tap (i, j) read input pixel
+    (oh*stride_h - pad_h + i*dil_h, ow*stride_w - pad_w + j*dil_w)."""
+
+    kh: int
+    kw: int
+    stride_h: int
+    stride_w: int
+    pad_h: int  # zero rows above the input
+    pad_w: int  # zero columns left of it
+    dil_h: int
+    dil_w: int
+    out_h: int
+    out_w: int
+
+
+def _geometry(a: ConvArguments, out_h: int, out_w: int) -> ConvGeometry:
+    return ConvGeometry(*a.w.shape[2:], *a.stride, *a.padding, *a.dilation, out_h, out_w)
+
+
+class ConvCache(NamedTuple):
+    """What :func:`conv2d_backward` needs from :func:`conv2d_forward`."""
+
+    x: np.ndarray
+    w: np.ndarray
+    has_bias: bool
+    cols: np.ndarray | None  # the forward's im2col(x), kept when backward needs it again
+    geom: ConvGeometry
+    groups: int
+    chunks: list[slice]  # the forward's sample chunks (see _sample_chunks)
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1,
@@ -83,60 +169,43 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     Returns
     -------
     out : (N, F, Ho, Wo) with Ho = floor((H + 2p_h - d_h(kh-1) - 1) / s_h) + 1
-    cache : what :func:`conv2d_backward` needs
+    cache : a :class:`ConvCache`, what :func:`conv2d_backward` needs
     """
-    op = "conv2d"
-    x = float_array(op, "x", x, 4, "(N, C, H, W)")
-    w = float_array(op, "w", w, 4, "(C_out, C_in/groups, kh, kw)")
-    if b is not None:
-        b = float_array(op, "b", b, 1, "(C_out,)")
-    same_dtype(op, x=x, w=w, b=b)
-    F, Cg, kh, kw = w.shape
-    groups = _groups(op, groups)
-    if F % groups:
-        raise ValueError(f"{op}: out_channels ({F}) must be divisible by groups ({groups})")
-    _check_channels(op, x, Cg * groups, f"weights {w.shape} with groups={groups}")
-    if b is not None and b.shape != (F,):
-        raise ValueError(f"{op}: b must have shape ({F},) to match w; got {b.shape}")
-    (sh, sw), (ph, pw), (dh, dw) = (pair(op, "stride", stride), pair(op, "padding", padding, 0),
-                                    pair(op, "dilation", dilation))
-    N, C, H, W = x.shape
-    Ho = out_size(op, H, kh, sh, ph, dh, "H")
-    Wo = out_size(op, W, kw, sw, pw, dw, "W")
-
-    geom = (kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
-    out, kept_cols, chunks = _conv_gemm(x, w, b, geom, groups)
-    if _flipped_pads(geom, F, C) is not None:
-        kept_cols = None  # backward works from dout's columns instead
-    cache = (x, w, b is not None, kept_cols, geom, groups, chunks)
-    return out, cache
+    a = conv_arguments("conv2d", x, w, b, stride, padding, dilation, groups)
+    geom = _geometry(a, *a.out_size)
+    out, cols, chunks = _conv_gemm(a.x, a.w, a.b, geom, a.groups)
+    if _flipped_pads(geom, a.w.shape[0], a.x.shape[1]) is not None:
+        cols = None  # backward works from dout's columns instead
+    return out, ConvCache(a.x, a.w, a.b is not None, cols, geom, a.groups, chunks)
 
 
-def _conv_gemm(x, w, b, geom, groups):
+def _conv_gemm(x, w, b, geom: ConvGeometry, groups: int):
     """The forward's arithmetic on validated arguments: im2col + GEMM + bias, by chunks.
 
     Returns out (N, F, Ho, Wo), the one chunk's columns (None when there were several:
     backward rebuilds them) and the chunks.
     """
     N, C = x.shape[:2]
-    F, kh, kw, Ho, Wo = w.shape[0], *geom[:2], *geom[-2:]
+    F, L = w.shape[0], geom.out_h * geom.out_w
     w_mat = w.reshape(F, -1)
     bias = b if b is not None else np.zeros(F, dtype=x.dtype)
-    out = np.empty((N, F, Ho * Wo), dtype=x.dtype)
-    chunks = _sample_chunks(N, Ho * Wo, C * kh * kw, x.itemsize)
+    out = np.empty((N, F, L), dtype=x.dtype)
+    chunks = _sample_chunks(N, L, C * geom.kh * geom.kw, x.itemsize)
     for s in chunks:  # usually one chunk: the whole batch
         cols = kernels.im2col(x[s], *geom)                             # (C*kh*kw, n*Ho*Wo)
         y_mat = _block_matmul(w_mat, cols, groups)                     # (F, n*Ho*Wo)
         kernels.cn_to_nchw(y_mat, s.stop - s.start, bias, out=out[s])  # + b, in NCHW order
-    return out.reshape(N, F, Ho, Wo), (cols if len(chunks) == 1 else None), chunks
+    out = out.reshape(N, F, geom.out_h, geom.out_w)
+    return out, (cols if len(chunks) == 1 else None), chunks
 
 
-def _flipped_pads(geom, F: int, C: int):
+def _flipped_pads(geom: ConvGeometry, F: int, C: int):
     """The paddings (d_h(kh-1) - p_h, d_w(kw-1) - p_w) of the flipped-kernel convolution
     when backward takes that path (stride 1, F <= C, neither padding negative), else None."""
-    kh, kw, sh, sw, ph, pw, dh, dw = geom[:8]
-    fph, fpw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
-    return (fph, fpw) if sh == sw == 1 and F <= C and fph >= 0 and fpw >= 0 else None
+    fph = geom.dil_h * (geom.kh - 1) - geom.pad_h
+    fpw = geom.dil_w * (geom.kw - 1) - geom.pad_w
+    stride_1 = geom.stride_h == geom.stride_w == 1
+    return (fph, fpw) if stride_1 and F <= C and fph >= 0 and fpw >= 0 else None
 
 
 def _flipped(w, groups):
@@ -147,7 +216,7 @@ def _flipped(w, groups):
     return np.ascontiguousarray(wg.reshape(groups * Cg, F // groups, kh, kw)[:, :, ::-1, ::-1])
 
 
-def conv2d_backward(dout: np.ndarray, cache):
+def conv2d_backward(dout: np.ndarray, cache: ConvCache):
     """Gradients of :func:`conv2d_forward`.
 
     With dY_mat = dout as (F, N*Ho*Wo):  dW_mat = dY_mat @ X_col^T,  dX_col = W_mat^T @ dY_mat,
@@ -170,12 +239,11 @@ def conv2d_backward(dout: np.ndarray, cache):
     -------
     dx : (N, C, H, W);  dw : (F, C/groups, kh, kw);  db : (F,) or None when there was no bias
     """
-    x, w, has_bias, kept_cols, geom, groups, chunks = cache
+    x, w, geom, groups = cache.x, cache.w, cache.geom, cache.groups
     N, C, H, W = x.shape
     F = w.shape[0]
-    Ho, Wo = geom[-2:]
-    dout = dout_array("conv2d_backward", dout, (N, F, Ho, Wo), w.dtype)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    dout = dout_array("conv2d_backward", dout, (N, F, geom.out_h, geom.out_w), w.dtype)
+    db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     pads = _flipped_pads(geom, F, C)
     if pads is not None:
         dx, dw = _backward_by_flipped_conv(dout, x, w, geom, pads, groups)
@@ -184,8 +252,8 @@ def conv2d_backward(dout: np.ndarray, cache):
     w_mat = w.reshape(F, -1)
     dx = np.zeros_like(x)
     dw = np.zeros_like(w_mat)
-    for s in chunks:  # the chunks of the forward pass; the gradients add up over them
-        cols = kernels.im2col(x[s], *geom) if kept_cols is None else kept_cols
+    for s in cache.chunks:  # the chunks of the forward pass; the gradients add up over them
+        cols = kernels.im2col(x[s], *geom) if cache.cols is None else cache.cols
         dy = kernels.nchw_to_cn(dout[s])                               # (F, n*Ho*Wo)
         dw += _block_matmul(dy, cols, groups, tb=True)                 # (F, C_g*kh*kw)
         dcols = _block_matmul(w_mat, dy, groups, ta=True)              # (C*kh*kw, n*Ho*Wo)
@@ -193,23 +261,34 @@ def conv2d_backward(dout: np.ndarray, cache):
     return dx, dw.reshape(w.shape), db
 
 
-def _backward_by_flipped_conv(dout, x, w, geom, pads, groups):
+def _backward_by_flipped_conv(dout, x, w, geom: ConvGeometry, pads, groups):
     """dx and dw of a stride-1 conv from the columns of dout (see conv2d_backward)."""
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
-    dh, dw_ = geom[6:8]
-    fgeom = (kh, kw, 1, 1, *pads, dh, dw_, H, W)
+    flipped_geom = ConvGeometry(kh, kw, 1, 1, *pads, geom.dil_h, geom.dil_w, H, W)
     wf_mat = _flipped(w, groups).reshape(C, -1)                        # (C, F_g*kh*kw)
     zero = np.zeros(C, dtype=x.dtype)
     dx = np.empty_like(x)
     dwf = np.zeros_like(wf_mat)
     for s in _sample_chunks(N, H * W, F * kh * kw, x.itemsize):
         n = s.stop - s.start
-        dcols = kernels.im2col(dout[s], *fgeom)                        # (F*kh*kw, n*H*W)
+        dcols = kernels.im2col(dout[s], *flipped_geom)                 # (F*kh*kw, n*H*W)
         dx_mat = _block_matmul(wf_mat, dcols, groups)                  # (C, n*H*W)
         kernels.cn_to_nchw(dx_mat, n, zero, out=dx[s].reshape(n, C, H * W))
         dwf += _block_matmul(kernels.nchw_to_cn(x[s]), dcols, groups, tb=True)
     return dx, _flipped(dwf.reshape(C, F // groups, kh, kw), groups)
+
+
+class ConvTransposeCache(NamedTuple):
+    """What :func:`conv_transpose2d_backward` needs from :func:`conv_transpose2d_forward`."""
+
+    x_shape: tuple
+    x_mat: np.ndarray  # x as (C, N*H*W)
+    w: np.ndarray
+    has_bias: bool
+    geom: ConvGeometry  # of the convolution from the output (Ho, Wo) back to x's (H, W)
+    groups: int
+    out_shape: tuple  # (N, F, Ho, Wo)
 
 
 def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
@@ -232,47 +311,24 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     Returns
     -------
     out : (N, F, Ho, Wo) with Ho = (H - 1)*s_h - 2p_h + d_h(kh - 1) + output_padding_h + 1
-    cache
+    cache : a :class:`ConvTransposeCache`
     """
-    op = "conv_transpose2d"
-    x = float_array(op, "x", x, 4, "(N, C, H, W)")
-    w = float_array(op, "w", w, 4, "(C_in, C_out/groups, kh, kw)")
-    if b is not None:
-        b = float_array(op, "b", b, 1, "(C_out,)")
-    same_dtype(op, x=x, w=w, b=b)
-    Cin, Fg, kh, kw = w.shape
-    groups = _groups(op, groups)
-    if Cin % groups:
-        raise ValueError(f"{op}: in_channels ({Cin}) must be divisible by groups ({groups})")
-    F = Fg * groups
-    _check_channels(op, x, Cin, f"weights {w.shape}")
-    if b is not None and b.shape != (F,):
-        raise ValueError(f"{op}: b must have shape ({F},) to match w; got {b.shape}")
-    (sh, sw), (ph, pw), (dh, dw) = (pair(op, "stride", stride), pair(op, "padding", padding, 0),
-                                    pair(op, "dilation", dilation))
-    oph, opw = pair(op, "output_padding", output_padding, 0)
-    if oph >= max(sh, dh) or opw >= max(sw, dw):
-        raise ValueError(f"{op}: output_padding must be smaller than stride or dilation; got "
-                         f"output_padding={(oph, opw)}, stride={(sh, sw)}, "
-                         f"dilation={(dh, dw)}")
+    a = conv_arguments("conv_transpose2d", x, w, b, stride, padding, dilation, groups,
+                       output_padding)
+    x, w, groups = a.x, a.w, a.groups
     N, C, H, W = x.shape
-    Ho = (H - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
-    Wo = (W - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"{op}: the output would be {Ho}x{Wo}; padding {(ph, pw)} is too large "
-                         f"for a {H}x{W} input")
-
+    F = w.shape[1] * groups
+    geom = _geometry(a, H, W)  # the conv that maps an (Ho, Wo) image to x's (H, W)
     x_mat = kernels.nchw_to_cn(x)                                      # (C, N*H*W)
-    w_mat = w.reshape(Cin, -1)                                         # (C, F_g*kh*kw)
-    y_cols = _block_matmul(w_mat, x_mat, groups, ta=True)             # (F*kh*kw, N*H*W)
-    out = kernels.col2im(y_cols, N, F, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, H, W)
-    if b is not None:
-        out += b[None, :, None, None]
-    cache = (x.shape, x_mat, w, b is not None, (kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo), groups)
+    y_cols = _block_matmul(w.reshape(C, -1), x_mat, groups, ta=True)  # (F*kh*kw, N*H*W)
+    out = kernels.col2im(y_cols, N, F, *a.out_size, *geom)
+    if a.b is not None:
+        out += a.b[None, :, None, None]
+    cache = ConvTransposeCache(x.shape, x_mat, w, a.b is not None, geom, groups, out.shape)
     return out, cache
 
 
-def conv_transpose2d_backward(dout: np.ndarray, cache):
+def conv_transpose2d_backward(dout: np.ndarray, cache: ConvTransposeCache):
     """Gradients of :func:`conv_transpose2d_forward`.
 
     dY_col = im2col(dout) (a plain convolution's gather), dX_mat = W_mat @ dY_col,
@@ -282,16 +338,12 @@ def conv_transpose2d_backward(dout: np.ndarray, cache):
     -------
     dx : (N, C, H, W);  dw : (C, F/groups, kh, kw);  db : (F,) or None
     """
-    x_shape, x_mat, w, has_bias, geom, groups = cache
-    kh, kw, sh, sw, ph, pw, dh, dw_, Ho, Wo = geom
-    N, C, H, W = x_shape
-    F = w.shape[1] * groups
-    dout = dout_array("conv_transpose2d_backward", dout, (N, F, Ho, Wo), w.dtype)
-
-    dcols = kernels.im2col(dout, kh, kw, sh, sw, ph, pw, dh, dw_, H, W)  # (F*kh*kw, N*H*W)
-    w_mat = w.reshape(C, -1)
-    dx_mat = _block_matmul(w_mat, dcols, groups)                         # (C, N*H*W)
+    N, C, H, W = cache.x_shape
+    w, groups = cache.w, cache.groups
+    dout = dout_array("conv_transpose2d_backward", dout, cache.out_shape, w.dtype)
+    dcols = kernels.im2col(dout, *cache.geom)                          # (F*kh*kw, N*H*W)
+    dx_mat = _block_matmul(w.reshape(C, -1), dcols, groups)            # (C, N*H*W)
     dx = kernels.cn_to_nchw(dx_mat, N, np.zeros(C, dtype=w.dtype)).reshape(N, C, H, W)
-    dw = _block_matmul(x_mat, dcols, groups, tb=True)                  # (C, F_g*kh*kw)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    dw = _block_matmul(cache.x_mat, dcols, groups, tb=True)            # (C, F_g*kh*kw)
+    db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw.reshape(w.shape), db

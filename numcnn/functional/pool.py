@@ -6,23 +6,42 @@ the window of output (oh, ow) covers rows oh*s_h - p_h ... oh*s_h - p_h + k_h - 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import kernels
 from ._validate import dout_array, float_array, out_size, pair
 
 
-def _pool_geometry(op: str, x, kernel_size, stride, padding):
+class PoolArguments(NamedTuple):
+    """The arguments of a pooling op, validated (``pool_arguments``)."""
+
+    x: np.ndarray  # (N, C, H, W), C-contiguous
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    out_size: tuple[int, int]  # (Ho, Wo)
+
+
+def pool_arguments(op: str, x, kernel_size, stride, padding) -> PoolArguments:
+    """Check the arguments of max / average pooling and compute the output size; shared by
+    the pooling ops and their ``numcnn.reference`` versions (so their errors match)."""
     x = float_array(op, "x", x, 4, "(N, C, H, W)")
-    kh, kw = pair(op, "kernel_size", kernel_size)
-    sh, sw = (kh, kw) if stride is None else pair(op, "stride", stride)
-    ph, pw = pair(op, "padding", padding, 0)
+    kh, kw = kernel_size = pair(op, "kernel_size", kernel_size)
+    stride = kernel_size if stride is None else pair(op, "stride", stride)
+    ph, pw = padding = pair(op, "padding", padding, 0)
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError(f"{op}: padding must be at most half the kernel size; got "
                          f"padding={(ph, pw)} for kernel_size={(kh, kw)}")
-    Ho = out_size(op, x.shape[2], kh, sh, ph, 1, "H")
-    Wo = out_size(op, x.shape[3], kw, sw, pw, 1, "W")
-    return x, (kh, kw, sh, sw, ph, pw, Ho, Wo)
+    out = (out_size(op, x.shape[2], kh, stride[0], ph, 1, "H"),
+           out_size(op, x.shape[3], kw, stride[1], pw, 1, "W"))
+    return PoolArguments(x, kernel_size, stride, padding, out)
+
+
+def _pool_geometry(op: str, x, kernel_size, stride, padding):
+    a = pool_arguments(op, x, kernel_size, stride, padding)
+    return a.x, (*a.kernel_size, *a.stride, *a.padding, *a.out_size)
 
 
 def max_pool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0):
