@@ -6,13 +6,14 @@
 docs/api.md lists every public name with its signature and summary.  On any page, a line
 ``<!-- source: numcnn.some.function -->`` right before a fenced code block makes that
 block the function's (or class's, or method's) source, as ``inspect.getsource`` gives it.
-tests/test_docs.py fails when either differs from the code, so neither can drift.  Public means: a module's ``__all__`` if it has one, otherwise its
-functions and classes defined inside numcnn (and its UPPER_CASE constants), without a
-leading underscore.  Modules come bottom floor first (docs/design.md); a new top-level
-module or package is picked up by itself and listed after the known ones.  A package's
-names are grouped by the submodule that defines them; a class lists the public methods and
-properties that no numcnn base class already documents.  Each summary is the docstring's
-first paragraph.
+tests/test_docs.py fails when either differs from the code, so neither can drift.
+
+Public means: a module's ``__all__`` if it has one, otherwise its functions and classes
+defined inside numcnn (and its UPPER_CASE constants), without a leading underscore.
+Modules come bottom floor first (docs/design.md); a new top-level module or package is
+picked up by itself and listed after the known ones.  A package's names are grouped by the
+submodule that defines them; a class lists the public methods and properties that no numcnn
+base class already documents.  Each summary is the docstring's first paragraph.
 """
 
 from __future__ import annotations
