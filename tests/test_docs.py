@@ -324,3 +324,18 @@ def test_readme_shows_the_floors_of_design_md():
     assert (floors_block(ROOT / "README.md", "## The floors")
             == floors_block(DOCS / "design.md", "## The layers of the house")), (
         "README.md's floors differ from docs/design.md's picture: copy it over")
+
+
+def test_every_reference_function_is_shown_in_the_docs():
+    """Issue 13: each docs page shows the reference code of its ops beside the formula."""
+    from numcnn import _apidoc, reference
+
+    shown = {m.group(1) for page in PAGES
+             for m in _apidoc.SOURCE_MARKER.finditer(page.read_text(encoding="utf-8"))}
+    missing = [f"numcnn.reference.{name}" for name in dir(reference)
+               if callable(getattr(reference, name)) and not name.startswith("_")
+               and f"numcnn.reference.{name}" not in shown]
+    assert not missing, (
+        "reference functions shown on no docs page; on the page of the op's family, put "
+        "`<!-- source: numcnn.reference.NAME -->` and an empty ```python block beside the "
+        f"formula, then run `{_apidoc.COMMAND}`:\n  " + "\n  ".join(missing))
