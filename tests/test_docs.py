@@ -330,12 +330,19 @@ def test_every_reference_function_is_shown_in_the_docs():
     """Issue 13: each docs page shows the reference code of its ops beside the formula."""
     from numcnn import _apidoc, reference
 
+    pages = {"conv": "convolution", "pool": "pooling", "activation": "activations",
+             "linear": "linear", "loss": "losses", "dice": "losses",
+             "normalization": "normalization", "upsample": "upsampling"}
     shown = {m.group(1) for page in PAGES
              for m in _apidoc.SOURCE_MARKER.finditer(page.read_text(encoding="utf-8"))}
-    missing = [f"numcnn.reference.{name}" for name in dir(reference)
-               if callable(getattr(reference, name)) and not name.startswith("_")
-               and f"numcnn.reference.{name}" not in shown]
+    missing = []
+    for name in dir(reference):
+        obj = getattr(reference, name)
+        if name.startswith("_") or not callable(obj) or f"numcnn.reference.{name}" in shown:
+            continue
+        family = obj.__module__.rpartition(".")[2]
+        missing.append(f"numcnn.reference.{name} (docs/{pages.get(family, family)}.md)")
     assert not missing, (
-        "reference functions shown on no docs page; on the page of the op's family, put "
-        "`<!-- source: numcnn.reference.NAME -->` and an empty ```python block beside the "
-        f"formula, then run `{_apidoc.COMMAND}`:\n  " + "\n  ".join(missing))
+        "reference functions shown on no docs page. Beside the formula on the page named, put "
+        "`<!-- source: numcnn.reference.NAME -->` and an empty ```python block, then run "
+        f"`{_apidoc.COMMAND}`:\n  " + "\n  ".join(missing))
