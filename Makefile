@@ -9,7 +9,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
 QUIET ?=
 
-.PHONY: demo test lint bench install install-dev clean
+.PHONY: demo test lint bench docs install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "numcnn needs Python 3.10+"'
@@ -35,6 +35,9 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+
+docs: $(VENV)/.installed-dev
+	$(BIN)/python -m numcnn._apidoc --write
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_layers.py

@@ -11,7 +11,7 @@
 # - weight decay: AdamW (decoupled weight decay);
 # - dropout: Dropout(p=0.5) before the last linear layer.
 #
-# Each variant is scored on 360 held-out digits (`load_digits(split="test")`).  The figure
+# Each variant is scored on 359 held-out digits (`load_digits(split="test")`).  The figure
 # puts the learning curves side by side: loss on the training set (measured in eval mode on
 # the un-augmented images, so that it is comparable with the validation loss) against the
 # validation loss.  The gap between the two is the overfitting each trick is meant to shrink.

@@ -59,7 +59,7 @@ def load(dataset: str, quick: bool, seed: int):
         x_test, y_test = load_fashion_mnist(split="test")
         n_val, names = 5000, list(FASHION_MNIST_CLASSES)
     else:
-        x, y = load_digits(split="train")        # 1437 images; "test" holds the other 360
+        x, y = load_digits(split="train")        # 1438 images; "test" holds the other 359
         x_test, y_test = load_digits(split="test")
         n_val, names = 200, [str(d) for d in range(10)]
     # the validation images come from the training set: the test set is touched only once

@@ -1,16 +1,19 @@
-"""docs/api.md, generated from the code: every public name with its signature and summary.
+"""The parts of docs/ generated from the code: docs/api.md, and the source shown on pages.
 
-    python -m numcnn._apidoc --write     # rewrite docs/api.md (run from the repository root)
-    python -m numcnn._apidoc             # print it
+    python -m numcnn._apidoc --write     # rewrite them (run from the repository root)
+    python -m numcnn._apidoc             # print docs/api.md
 
-tests/test_docs.py fails when docs/api.md differs from what this prints, so the page cannot
-drift from the code.  Public means: a module's ``__all__`` if it has one, otherwise its
-functions and classes defined inside numcnn (and its UPPER_CASE constants), without a
-leading underscore.  Modules come bottom floor first (docs/design.md); a new top-level
-module or package is picked up by itself and listed after the known ones.  A package's
-names are grouped by the submodule that defines them; a class lists the public methods and
-properties that no numcnn base class already documents.  Each summary is the docstring's
-first paragraph.
+docs/api.md lists every public name with its signature and summary.  On any page, a line
+``<!-- source: numcnn.some.function -->`` right before a fenced code block makes that
+block the function's (or class's, or method's) source, as ``inspect.getsource`` gives it.
+tests/test_docs.py fails when either differs from the code, so neither can drift.
+
+Public means: a module's ``__all__`` if it has one, otherwise its functions and classes
+defined inside numcnn (and its UPPER_CASE constants), without a leading underscore.
+Modules come bottom floor first (docs/design.md); a new top-level module or package is
+picked up by itself and listed after the known ones.  A package's names are grouped by the
+submodule that defines them; a class lists the public methods and properties that no numcnn
+base class already documents.  Each summary is the docstring's first paragraph.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pkgutil
 import re
 import sys
 import types
+from pathlib import Path
 
 # Bottom floor first; modules found but not named here follow in alphabetical order.
 ORDER = ("numcnn", "numcnn.kernels", "numcnn.functional", "numcnn.reference", "numcnn.nn",
@@ -225,19 +229,67 @@ def render() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+# ------------------------------------------------------------------ source on the pages
+SOURCE_MARKER = re.compile(r"^<!-- source: (numcnn(?:\.\w+)+) -->\n(```+)(\w*)\n(.*?)^\2$",
+                           re.M | re.S)
+
+
+def resolve(dotted: str):
+    """The object a dotted name ``numcnn.x.y.z`` names (modules imported as needed)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ModuleNotFoundError(dotted)
+
+
+def source_of(dotted: str) -> str:
+    import textwrap
+    obj = resolve(dotted)
+    return textwrap.dedent(inspect.getsource(getattr(obj, "py_func", obj)))
+
+
+def sync_sources(text: str) -> str:
+    """``text`` with the block after every source marker replaced by that source."""
+    def fill(m: re.Match) -> str:
+        return (f"<!-- source: {m.group(1)} -->\n{m.group(2)}{m.group(3) or 'python'}\n"
+                f"{source_of(m.group(1))}{m.group(2)}")
+    return SOURCE_MARKER.sub(fill, text)
+
+
+def pages(root: Path) -> list[Path]:
+    return sorted((root / "docs").glob("*.md")) + [root / "README.md"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m numcnn._apidoc",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--write", nargs="?", const="docs/api.md", metavar="PATH",
-                        help="write the page (default docs/api.md) instead of printing it")
+    parser.add_argument("--write", action="store_true",
+                        help="rewrite docs/api.md and the source blocks of docs/*.md and "
+                             "README.md (in the current directory) instead of printing")
     args = parser.parse_args(argv)
     text = render()
-    if args.write is None:
+    if not args.write:
         sys.stdout.write(text)
-    else:
-        from .io import atomic_write
-        atomic_write(args.write, lambda f: f.write(text.encode("utf-8")))
-        print(f"wrote {args.write}")
+        return 0
+    from .io import atomic_write
+    root = Path.cwd()
+    if not (root / "docs").is_dir():
+        raise SystemExit(f"{COMMAND}: run it from the repository root (no docs/ in {root})")
+    targets = {root / "docs" / "api.md": text}
+    for page in pages(root):
+        old = page.read_text(encoding="utf-8")
+        if page.name != "api.md":
+            targets[page] = sync_sources(old)
+    for path, new in targets.items():
+        if not path.exists() or path.read_text(encoding="utf-8") != new:
+            atomic_write(path, lambda f, new=new: f.write(new.encode("utf-8")))
+            print(f"wrote {path.relative_to(root)}")
     return 0
 
 

@@ -1,12 +1,13 @@
 """Gradient checking: compare a hand-written backward with central differences.
 
-For an op y = f(x) and a random upstream gradient g (same shape as y), the backward must
-return dL/dx for L = <f(x), g> = sum(f(x) * g).  The numerical estimate is
+For an op y = op(x) and a random upstream gradient dout (same shape as y), the backward must
+return dx = dL/dx for L = <op(x), dout> = sum(op(x) * dout).  The numerical estimate moves
+one entry x_k by the step h (the ``eps`` argument):
 
-    dL/dx_k ~ (L(x + eps e_k) - L(x - eps e_k)) / (2 eps),
+    dx_k ~ (L(x_k + h) - L(x_k - h)) / (2 h),
 
-whose error is O(eps^2) truncation (~1e-12) plus O(machine_eps / eps) rounding (~1e-10): in
-float64 with eps = 1e-6 a correct backward shows errors around 1e-9 and a wrong one errors
+whose error is O(h^2) truncation (~1e-12) plus O(machine_eps / h) rounding (~1e-10): in
+float64 with h = 1e-6 a correct backward shows errors around 1e-9 and a wrong one errors
 near 1.  See docs/gradcheck.md.
 """
 

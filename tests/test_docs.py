@@ -231,3 +231,118 @@ def test_api_reference_is_generated_from_the_code():
                                          lineterm=""))
         pytest.fail(f"docs/api.md differs from the code: run `{_apidoc.COMMAND}`\n"
                     + "\n".join(diff[:40]))
+
+
+def test_shown_source_is_the_code():
+    """A block after ``<!-- source: numcnn.x.y -->`` is that object's source, verbatim."""
+    from numcnn import _apidoc
+
+    stale = []
+    for page in CHECKED:
+        text = page.read_text(encoding="utf-8")
+        for m in _apidoc.SOURCE_MARKER.finditer(text):
+            try:
+                current = _apidoc.source_of(m.group(1))
+            except Exception as e:  # noqa: BLE001 (a dead name is a stale block too)
+                stale.append(f"{page.name}: {m.group(1)}: {type(e).__name__}: {e}")
+                continue
+            if m.group(4) != current:
+                stale.append(f"{page.name}: {m.group(1)}")
+    assert not stale, (f"code shown in docs/ differs from the code: run `{_apidoc.COMMAND}`"
+                       "\n  " + "\n  ".join(stale))
+
+
+def test_every_example_is_linked_from_a_topic_page():
+    """Each examples/*.py is linked from a docs page other than the index."""
+    linked = set()
+    for page in PAGES:
+        if page.name == "index.md":
+            continue
+        _, prose = split_page(page.read_text(encoding="utf-8"))
+        linked |= {(page.parent / m.group(1).partition("#")[0]).resolve()
+                   for m in LINK.finditer(prose)}
+    orphans = [p.name for p in sorted((ROOT / "examples").glob("*.py"))
+               if p.resolve() not in linked]
+    assert not orphans, f"examples linked from no topic page in docs/: {orphans}"
+
+
+def design_floors() -> dict[str, int]:
+    """The picture in docs/design.md as {top-level module name: floor}, 0 at the bottom."""
+    _, _, after = (DOCS / "design.md").read_text(encoding="utf-8").partition(
+        "## The layers of the house")
+    blocks, _ = split_page(after)
+    lines = [ln for ln in blocks[0][2].split("\n") if ln.strip() and ln.strip() != "|"]
+    floors = {}
+    for floor, line in enumerate(reversed(lines)):
+        for name in re.split(r"\s{3,}", line.strip(), maxsplit=1)[0].split():
+            floors[name] = floor
+    return floors
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The top-level numcnn modules that the file imports (anywhere in it)."""
+    parts = path.relative_to(ROOT).with_suffix("").parts  # ("numcnn", "nn", "conv")
+    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = list(package[:len(package) - node.level + 1]) if node.level else []
+            target = base + (node.module.split(".") if node.module else [])
+            if node.level and not node.module:  # from . import a, b
+                found |= {".".join([*target, a.name]) for a in node.names}
+            else:
+                found.add(".".join(target))
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {name.split(".")[1] for name in found
+            if name.startswith("numcnn.") and len(name.split(".")) > 1}
+
+
+def test_imports_respect_the_floors_of_design_md():
+    floors = design_floors()
+    assert {"kernels", "functional", "nn", "train"} <= set(floors), floors
+    wrong = []
+    for path in sorted((ROOT / "numcnn").rglob("*.py")):
+        if path == ROOT / "numcnn" / "__init__.py":
+            continue  # the package's front door re-exports every floor
+        parts = path.relative_to(ROOT / "numcnn").with_suffix("").parts
+        here = parts[0]
+        if here not in floors:
+            continue  # private helpers and modules the picture does not place yet
+        for name in imported_modules(path) - {here}:
+            if name in floors and floors[name] > floors[here]:
+                wrong.append(f"numcnn/{'/'.join(parts)}.py ({here}, floor {floors[here]}) "
+                             f"imports {name} (floor {floors[name]})")
+    assert not wrong, ("imports that go up a floor of docs/design.md:\n  "
+                       + "\n  ".join(wrong))
+
+
+def test_readme_shows_the_floors_of_design_md():
+    def floors_block(path: Path, heading: str) -> str:
+        _, _, after = path.read_text(encoding="utf-8").partition(heading)
+        return split_page(after)[0][0][2]
+    assert (floors_block(ROOT / "README.md", "## The floors")
+            == floors_block(DOCS / "design.md", "## The layers of the house")), (
+        "README.md's floors differ from docs/design.md's picture: copy it over")
+
+
+def test_every_reference_function_is_shown_in_the_docs():
+    """Issue 13: each docs page shows the reference code of its ops beside the formula."""
+    from numcnn import _apidoc, reference
+
+    pages = {"conv": "convolution", "pool": "pooling", "activation": "activations",
+             "linear": "linear", "loss": "losses", "dice": "losses",
+             "normalization": "normalization", "upsample": "upsampling"}
+    shown = {m.group(1) for page in PAGES
+             for m in _apidoc.SOURCE_MARKER.finditer(page.read_text(encoding="utf-8"))}
+    missing = []
+    for name in dir(reference):
+        obj = getattr(reference, name)
+        if name.startswith("_") or not callable(obj) or f"numcnn.reference.{name}" in shown:
+            continue
+        family = obj.__module__.rpartition(".")[2]
+        missing.append(f"numcnn.reference.{name} (docs/{pages.get(family, family)}.md)")
+    assert not missing, (
+        "reference functions shown on no docs page. Beside the formula on the page named, put "
+        "`<!-- source: numcnn.reference.NAME -->` and an empty ```python block, then run "
+        f"`{_apidoc.COMMAND}`:\n  " + "\n  ".join(missing))

@@ -90,7 +90,7 @@ class UNet(nn.Module):
         return self.head(h)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        """The forward in reverse.  Encoder output h_d feeds both the next level's pool and a
+        """The forward in reverse.  Encoder output e_d feeds both the next level's pool and a
         decoder's concat, so its gradient is the sum of the two paths."""
         dh = self.head.backward(dout)
         dskips = [None] * self.depth
