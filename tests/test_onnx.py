@@ -30,10 +30,11 @@ def _mixed_layers():
     """Every built-in layer once, in one chain."""
     return nn.Sequential(
         nn.Conv2d(3, 4, 3, stride=2, padding=1, dilation=2, rng=0), nn.BatchNorm2d(4),
-        nn.LeakyReLU(0.2), nn.AvgPool2d(3, 2, 1), nn.Dropout(0.3, rng=0), nn.Upsample(2),
+        nn.LeakyReLU(0.2), nn.AvgPool2d(3, 2, 1), nn.Dropout(0.3, rng=0),
+        nn.Upsample(scale_factor=2),
         nn.Tanh(), nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1, rng=1),
         nn.Sigmoid(), nn.Conv2d(2, 4, 3, groups=2, rng=2), nn.MaxPool2d(3, 2, 1),
-        nn.Upsample(2, "bilinear", align_corners=True), nn.ReLU(), nn.Flatten(),
+        nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True), nn.ReLU(), nn.Flatten(),
         nn.Linear(4 * 14 * 14, 5, rng=3), nn.BatchNorm1d(5), nn.Identity())
 
 

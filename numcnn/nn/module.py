@@ -83,8 +83,23 @@ def _runs_backward_hooks(backward: Callable) -> Callable:
 
     @functools.wraps(backward)
     def run(self, dout, *args, **kwargs):
-        if self._running_backward or not (self._backward_pre_hooks or self._backward_hooks):
-            return backward(self, dout, *args, **kwargs)
+        outermost = self._taken is None
+        if outermost:  # the caches this backward pops, given back if it fails
+            object.__setattr__(self, "_taken", [])
+        try:
+            if self._running_backward or not (self._backward_pre_hooks
+                                              or self._backward_hooks):
+                return backward(self, dout, *args, **kwargs)
+            return _hooked(self, dout, *args, **kwargs)
+        except BaseException:
+            if outermost:  # a refused dout leaves the forward's cache for a retry
+                self._caches.extend(reversed(self._taken))
+            raise
+        finally:
+            if outermost:
+                object.__setattr__(self, "_taken", None)
+
+    def _hooked(self, dout, *args, **kwargs):
         object.__setattr__(self, "_running_backward", True)
         try:
             for hook in list(self._backward_pre_hooks.values()):
@@ -122,6 +137,7 @@ class Module:
         object.__setattr__(self, "_caches", [])
         object.__setattr__(self, "_last_forward", None)  # None, "grad" or "no_grad"
         object.__setattr__(self, "_running_backward", False)
+        object.__setattr__(self, "_taken", None)
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -195,7 +211,10 @@ class Module:
         """Pop the cache of the most recent forward whose backward has not run yet, or
         raise a clear error if there is none."""
         if self._caches:
-            return self._caches.pop()
+            cache = self._caches.pop()
+            if self._taken is not None:
+                self._taken.append(cache)
+            return cache
         name = type(self).__name__
         if self._last_forward is None:
             raise RuntimeError(f"{name}.backward() called before forward(): run a forward "

@@ -640,7 +640,8 @@ class Dropout(Op):
         out, cache = F.dropout_forward(x, ratio, training, ctx.rng, mask)
         outs = [out]
         if self.wants(1):
-            outs.append(np.ones(x.shape, dtype=bool) if cache is None else cache != 0)
+            kept = cache.scaled_mask
+            outs.append(np.ones(x.shape, dtype=bool) if kept is None else kept != 0)
         return outs, cache
 
     def backward(self, douts, cache):
