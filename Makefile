@@ -1,11 +1,13 @@
 # Two entry points for a fresh machine with Python 3.10+ and make:
 #   make demo   creates .venv if missing, installs numcnn[data], trains the nuclei U-Net
 #   make test   creates .venv if missing, installs numcnn[dev,data], runs the test suite
+#   make demo QUIET=1   the same demo with one line per epoch instead of progress bars
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
+QUIET ?=
 
 .PHONY: demo test lint bench install install-dev clean
 
@@ -26,7 +28,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m numcnn.demo
+	$(BIN)/python -m numcnn.demo $(if $(QUIET),--quiet)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

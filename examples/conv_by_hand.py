@@ -1,36 +1,40 @@
-"""Convolution by hand, three ways: nested Python loops, im2col + one matrix product in
-NumPy, and numcnn's numba kernels.  Same numbers, very different speeds.
+# %% [markdown]
+# # Convolution by hand, three ways
+#
+# Nested Python loops, im2col + one matrix product in NumPy, and numcnn's numba kernels.
+# Same numbers, very different speeds.
+#
+# A convolution layer (cross-correlation, as in PyTorch) computes
+#
+#     y[n, f, oh, ow] = b[f] + sum_{c, i, j} w[f, c, i, j] * x_pad[n, c, oh*s + i, ow*s + j].
+#
+# 1. `conv2d_naive`: that formula as seven nested loops in plain Python.
+# 2. `conv2d_im2col`: copy every kh x kw window of the input into one column of a matrix
+#    X_col (C*kh*kw rows, one column per output pixel), then do all the multiply-adds as one
+#    matrix product Y = W_mat @ X_col, which BLAS runs at close to the machine's peak.
+#    `im2col` is written here in NumPy, one strided slice per kernel tap (i, j).
+# 3. `numcnn.functional.conv2d_forward`: the same im2col + GEMM, with im2col as a numba loop
+#    (`numcnn.kernels.im2col`).
+#
+# The loops take thousands of times longer than the other two, which are about equally fast:
+# the matrix product does the work, and NumPy's strided copies (one per kernel tap) are as
+# quick as the numba loop at these sizes.
+#
+# The script prints the im2col matrix of a tiny 1x1x4x4 input with a 2x2 kernel and draws its
+# patches (`im2col_tiny.png`), checks that the three ways agree (max |difference|) and times
+# them on a few sizes: a table on the terminal and a bar chart (`conv_timings.png`, log
+# scale; hatched bars are extrapolated from the measured time per multiply-add, where the
+# loops would take too long to run).
+#
+# Run: `python examples/conv_by_hand.py` (about half a minute; `--quick`: seconds).
 
-A convolution layer (cross-correlation, as in PyTorch) computes
-
-    y[n, f, oh, ow] = b[f] + sum_{c, i, j} w[f, c, i, j] * x_pad[n, c, oh*s + i, ow*s + j].
-
-1. ``conv2d_naive``: that formula as seven nested loops in plain Python.
-2. ``conv2d_im2col``: copy every kh x kw window of the input into one column of a matrix
-   X_col (C*kh*kw rows, one column per output pixel), then do all the multiply-adds as one
-   matrix product Y = W_mat @ X_col, which BLAS runs at close to the machine's peak.
-   ``im2col`` is written here in NumPy, one strided slice per kernel tap (i, j).
-3. ``numcnn.functional.conv2d_forward``: the same im2col + GEMM, with im2col as a numba loop
-   (``numcnn.kernels.im2col``).
-
-The loops take thousands of times longer than the other two, which are about equally fast:
-the matrix product does the work, and NumPy's strided copies (one per kernel tap) are as
-quick as the numba loop at these sizes.
-
-The script prints the im2col matrix of a tiny 1x1x4x4 input with a 2x2 kernel and draws its
-patches (``im2col_tiny.png``), checks that the three ways agree (max |difference|) and times
-them on a few sizes: a table on the terminal and a bar chart (``conv_timings.png``, log
-scale; hatched bars are extrapolated from the measured time per multiply-add, where the
-loops would take too long to run).
-
-Run: ``python examples/conv_by_hand.py`` (about half a minute; ``--quick``: seconds).
-"""
+# %%
+"""Convolution by hand, three ways: Python loops, im2col + GEMM in NumPy, numcnn."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -39,13 +43,17 @@ from matplotlib.patches import Rectangle
 
 from numcnn import functional as F
 from numcnn import kernels
+from numcnn.notebook import run_example
 
 
 def output_size(size: int, k: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - k) // stride + 1
 
 
-# ------------------------------------------------------------------------------ 1. the loops
+# %% [markdown]
+# ## 1. the loops
+
+# %%
 def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1,
                  padding: int = 0) -> np.ndarray:
     """The definition, one multiply-add at a time, in plain Python.
@@ -80,7 +88,10 @@ def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stri
     return y.astype(x.dtype)
 
 
-# ------------------------------------------------------------------------- 2. im2col + GEMM
+# %% [markdown]
+# ## 2. im2col + GEMM
+
+# %%
 def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Every kh x kw window of x as one column.
 
@@ -139,7 +150,10 @@ def conv2d_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, str
     return np.ascontiguousarray(y.reshape(F_, N, Ho, Wo).transpose(1, 0, 2, 3))
 
 
-# ------------------------------------------------------------------------------- 3. numcnn
+# %% [markdown]
+# ## 3. numcnn
+
+# %%
 def conv2d_numcnn(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1,
                   padding: int = 0) -> np.ndarray:
     """numcnn's forward: im2col as a parallel numba loop, then the same GEMM."""
@@ -150,7 +164,10 @@ METHODS = {"naive (Python loops)": conv2d_naive, "im2col + GEMM (NumPy)": conv2d
            "numcnn (numba im2col + GEMM)": conv2d_numcnn}
 
 
-# ---------------------------------------------------------------------------- tiny example
+# %% [markdown]
+# ## Tiny example
+
+# %%
 def show_tiny_im2col(out: str) -> None:
     """Print and draw the im2col matrix of a 1x1x4x4 input with a 2x2 kernel."""
     x = np.arange(1, 17, dtype=np.float32).reshape(1, 1, 4, 4)
@@ -221,7 +238,10 @@ def show_tiny_im2col(out: str) -> None:
     fig.savefig(os.path.join(out, "im2col_tiny.png"), dpi=110)
 
 
-# -------------------------------------------------------------------------- agree and time
+# %% [markdown]
+# ## Agree and time
+
+# %%
 def best_time(fn, *args, repeats: int, budget: float = 1.0) -> float:
     """The fastest of up to ``repeats`` runs (stopping early after ``budget`` seconds)."""
     best, spent = np.inf, 0.0
@@ -311,6 +331,14 @@ def plot_timings(rows: list[dict], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+# %% [markdown]
+# ## Run
+#
+# As a script: `python examples/conv_by_hand.py [--quick]`.
+# In a notebook the options come from the environment variable `NUMCNN_EXAMPLE_ARGS`
+# (empty: the full run), and the figures appear below the cell.
+
+# %%
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/conv_by_hand",
@@ -336,4 +364,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main, "runs/conv_by_hand")

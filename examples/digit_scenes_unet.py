@@ -1,45 +1,47 @@
-"""A U-Net that finds *and reads* handwritten digits: 11-class segmentation of digit scenes.
+# %% [markdown]
+# # A U-Net that finds *and reads* handwritten digits: 11-class segmentation of digit scenes.
+#
+# Each 48x48 scene (`numcnn.datasets.load_digit_scenes`) holds one to three of
+# scikit-learn's 8x8 digits, enlarged to 16x16; every stroke pixel is labelled with its
+# digit's class + 1 and everything else is background (0).  Finding the strokes is easy (they
+# are the bright pixels); labelling them right needs the whole digit in view, so the score
+# says how well the network reads.
+#
+# Training scenes are built from the digits of `load_digits(split="train")`, the held-out
+# scenes from `split="test"`: the network is scored on handwriting it has never seen.
+# Model: `UNet(1, 11, base_channels=8, depth=3)` with BatchNorm; Dice + cross-entropy (the
+# Dice term keeps the small stroke classes from being swamped by the background); Adam with a
+# one-cycle learning rate.  No flips or rotations: a mirrored 2 is not a 2.
+#
+# The score is the IoU of each digit class on the held-out scenes, and their mean over the ten
+# digit classes (the background, most of every image, would flatter the mean).
+#
+# Measured (full mode, seed 0, 2 cores): 1200 training scenes, 200 held-out scenes, 12
+# epochs, 121 123 parameters: 71 s of training, 72 s in all.  Mean IoU of the ten digit
+# classes per epoch: 0.07, 0.11, 0.34, 0.29, 0.58, 0.61, 0.77, 0.85, 0.87, 0.89, 0.89,
+# **0.895**; per class 0.82 (0), 0.98 (1), 0.87 (2), 0.93 (3), 0.98 (4), 0.91 (5),
+# 0.97 (6), 0.94 (7), 0.85 (8), 0.70 (9); background 1.00, pixel accuracy 0.995.
+# In the figure of held-out scenes the errors are one whole digit read wrong (a 0 taken for
+# a 9) and a few single pixels at stroke edges.  The end point moves with rounding: builds
+# that differ only in the order of a few float sums (batch norm, conv backward) reached
+# 0.879, 0.857 and 0.895 from this same seed, so read the second digit as noise.
+# A first try with base width 16 (800 scenes, 8 epochs, batches of 16, lr 3e-3) had reached
+# only 0.60 after 276 s: the narrower net, with more scenes and smaller batches, learns more
+# per second.
+#
+# Writes to `runs/digit_scenes_unet/` (or `--out`): `learning_curves.png`,
+# `scenes.png` (a strip of held-out scenes: image / truth / prediction / errors),
+# `history.json` and `metrics.json`.  Run: `python examples/digit_scenes_unet.py`
+# (`--quick`: a seconds-long smoke run).
 
-Each 48x48 scene (``numcnn.datasets.load_digit_scenes``) holds one to three of
-scikit-learn's 8x8 digits, enlarged to 16x16; every stroke pixel is labelled with its
-digit's class + 1 and everything else is background (0).  Finding the strokes is easy (they
-are the bright pixels); labelling them right needs the whole digit in view, so the score
-says how well the network reads.
-
-Training scenes are built from the digits of ``load_digits(split="train")``, the held-out
-scenes from ``split="test"``: the network is scored on handwriting it has never seen.
-Model: ``UNet(1, 11, base_channels=8, depth=3)`` with BatchNorm; Dice + cross-entropy (the
-Dice term keeps the small stroke classes from being swamped by the background); Adam with a
-one-cycle learning rate.  No flips or rotations: a mirrored 2 is not a 2.
-
-The score is the IoU of each digit class on the held-out scenes, and their mean over the ten
-digit classes (the background, most of every image, would flatter the mean).
-
-Measured (full mode, seed 0, 2 cores): 1200 training scenes, 200 held-out scenes, 12
-epochs, 121 123 parameters: 71 s of training, 72 s in all.  Mean IoU of the ten digit
-classes per epoch: 0.07, 0.11, 0.34, 0.29, 0.58, 0.61, 0.77, 0.85, 0.87, 0.89, 0.89,
-**0.895**; per class 0.82 (0), 0.98 (1), 0.87 (2), 0.93 (3), 0.98 (4), 0.91 (5),
-0.97 (6), 0.94 (7), 0.85 (8), 0.70 (9); background 1.00, pixel accuracy 0.995.
-In the figure of held-out scenes the errors are one whole digit read wrong (a 0 taken for
-a 9) and a few single pixels at stroke edges.  The end point moves with rounding: builds
-that differ only in the order of a few float sums (batch norm, conv backward) reached
-0.879, 0.857 and 0.895 from this same seed, so read the second digit as noise.
-A first try with base width 16 (800 scenes, 8 epochs, batches of 16, lr 3e-3) had reached
-only 0.60 after 276 s: the narrower net, with more scenes and smaller batches, learns more
-per second.
-
-Writes to ``runs/digit_scenes_unet/`` (or ``--out``): ``learning_curves.png``,
-``scenes.png`` (a strip of held-out scenes: image / truth / prediction / errors),
-``history.json`` and ``metrics.json``.  Run: ``python examples/digit_scenes_unet.py``
-(``--quick``: a seconds-long smoke run).
-"""
+# %%
+"""A U-Net that finds *and reads* handwritten digits: 11-class segmentation of digit scenes."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -49,6 +51,7 @@ from numcnn import data, metrics, nn, optim, train, viz
 from numcnn.datasets import load_digit_scenes
 from numcnn.models import UNet
 from numcnn.nn import no_grad
+from numcnn.notebook import run_example
 
 NUM_CLASSES = 11  # background + digits 0-9
 CLASS_NAMES = ["background"] + [f"digit {d}" for d in range(10)]
@@ -140,6 +143,14 @@ def run(out: str, epochs: int | None = None, seed: int = 0, quick: bool = False,
     return result
 
 
+# %% [markdown]
+# ## Run
+#
+# As a script: `python examples/digit_scenes_unet.py [--quick]`.
+# In a notebook the options come from the environment variable `NUMCNN_EXAMPLE_ARGS`
+# (empty: the full run), and the figures appear below the cell.
+
+# %%
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/digit_scenes_unet")
@@ -161,4 +172,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main, "runs/digit_scenes_unet")

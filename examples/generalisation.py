@@ -1,48 +1,50 @@
-"""Generalisation on a small training set: plain, augmented, weight decay, dropout.
+# %% [markdown]
+# # Generalisation on a small training set: plain, augmented, weight decay, dropout.
+#
+# One small network (the layers of `numcnn.models.SeedCNN` for 8x8 inputs) is trained four
+# times on the same 100 of scikit-learn's 8x8 digits (ten of each), from the same initial
+# weights and with the same batch order, changing one thing at a time:
+#
+# - plain: Adam, lr 1e-3;
+# - augment: each training image shifted by up to one pixel (`RandomCrop(8, padding=1)`,
+#   a new shift every epoch);
+# - weight decay: AdamW (decoupled weight decay);
+# - dropout: Dropout(p=0.5) before the last linear layer.
+#
+# Each variant is scored on 360 held-out digits (`load_digits(split="test")`).  The figure
+# puts the learning curves side by side: loss on the training set (measured in eval mode on
+# the un-augmented images, so that it is comparable with the validation loss) against the
+# validation loss.  The gap between the two is the overfitting each trick is meant to shrink.
+#
+# Measured (full mode, seed 0; 32-36 s in all on 2 shared cores, once 227 s when the
+# neighbours were busy):
+#
+#     variant        final val acc   final val loss   final train loss
+#     plain          0.919           0.358            0.011
+#     augment        0.936           0.290            0.139
+#     weight decay   0.914           0.347            0.037
+#     dropout        0.916           0.313            0.027
+#
+# The plain network learns its 100 digits perfectly (training loss 0.01) while its validation
+# loss stalls at 0.36 from epoch ~50: that gap is overfitting.  The one-pixel shifts close it
+# most (and are still improving at epoch 150); dropout helps a little; AdamW's decay, which
+# shrinks each weight by lr * weight_decay = 5e-4 per step, hardly at all.  Over seeds 0, 1, 2
+# (three draws of the 100 digits) the mean final validation loss is 0.39 plain, 0.31 augment,
+# 0.37 weight decay, 0.35 dropout, and the accuracy 0.892, 0.912, 0.895, 0.907: the order of
+# the losses held in every seed, but one accuracy point is only 3.6 of the 359 validation
+# digits.  With 300 training digits all four variants end within 1 point (0.95-0.96).
+#
+# Writes to `runs/generalisation/` (or `--out`): `learning_curves.png` and
+# `metrics.json`.  Run: `python examples/generalisation.py` (`--quick`: smoke run).
 
-One small network (the layers of ``numcnn.models.SeedCNN`` for 8x8 inputs) is trained four
-times on the same 100 of scikit-learn's 8x8 digits (ten of each), from the same initial
-weights and with the same batch order, changing one thing at a time:
-
-- plain: Adam, lr 1e-3;
-- augment: each training image shifted by up to one pixel (``RandomCrop(8, padding=1)``,
-  a new shift every epoch);
-- weight decay: AdamW (decoupled weight decay);
-- dropout: Dropout(p=0.5) before the last linear layer.
-
-Each variant is scored on 360 held-out digits (``load_digits(split="test")``).  The figure
-puts the learning curves side by side: loss on the training set (measured in eval mode on
-the un-augmented images, so that it is comparable with the validation loss) against the
-validation loss.  The gap between the two is the overfitting each trick is meant to shrink.
-
-Measured (full mode, seed 0; 32-36 s in all on 2 shared cores, once 227 s when the
-neighbours were busy):
-
-    variant        final val acc   final val loss   final train loss
-    plain          0.919           0.358            0.011
-    augment        0.936           0.290            0.139
-    weight decay   0.914           0.347            0.037
-    dropout        0.916           0.313            0.027
-
-The plain network learns its 100 digits perfectly (training loss 0.01) while its validation
-loss stalls at 0.36 from epoch ~50: that gap is overfitting.  The one-pixel shifts close it
-most (and are still improving at epoch 150); dropout helps a little; AdamW's decay, which
-shrinks each weight by lr * weight_decay = 5e-4 per step, hardly at all.  Over seeds 0, 1, 2
-(three draws of the 100 digits) the mean final validation loss is 0.39 plain, 0.31 augment,
-0.37 weight decay, 0.35 dropout, and the accuracy 0.892, 0.912, 0.895, 0.907: the order of
-the losses held in every seed, but one accuracy point is only 3.6 of the 359 validation
-digits.  With 300 training digits all four variants end within 1 point (0.95-0.96).
-
-Writes to ``runs/generalisation/`` (or ``--out``): ``learning_curves.png`` and
-``metrics.json``.  Run: ``python examples/generalisation.py`` (``--quick``: smoke run).
-"""
+# %%
+"""Generalisation on a small training set: plain, augmented, weight decay, dropout."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -51,6 +53,7 @@ from matplotlib.figure import Figure
 from numcnn import data, metrics, nn, optim, train
 from numcnn.datasets import load_digits
 from numcnn.models import SeedCNN
+from numcnn.notebook import run_example
 
 VARIANTS = ("plain", "augment", "weight decay", "dropout")
 
@@ -159,6 +162,14 @@ def run(out: str, epochs: int | None = None, seed: int = 0, quick: bool = False,
     return summary
 
 
+# %% [markdown]
+# ## Run
+#
+# As a script: `python examples/generalisation.py [--quick]`.
+# In a notebook the options come from the environment variable `NUMCNN_EXAMPLE_ARGS`
+# (empty: the full run), and the figures appear below the cell.
+
+# %%
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/generalisation")
@@ -184,4 +195,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main, "runs/generalisation")

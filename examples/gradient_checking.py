@@ -1,45 +1,49 @@
-"""Gradient checking: a correct backward passes, a broken one is caught, and the report says
-which gradient is wrong.
+# %% [markdown]
+# # Gradient checking
+#
+# A correct backward passes, a broken one is caught, and the report says which gradient is
+# wrong.
+#
+# Every backward pass in numcnn is written by hand, so every one can be wrong.  The check
+# compares it with central differences: for an op y = f(x) and a random upstream gradient g,
+# the backward must return dL/dx for L = sum(f(x) * g), and
+#
+#     dL/dx_k  ~  (L(x + eps e_k) - L(x - eps e_k)) / (2 eps)      (float64, eps = 1e-6).
+#
+# The relative error max|analytic - numerical| / max(|analytic|, |numerical|) is ~1e-9 for a
+# correct backward and ~0.1-1 for a wrong one (`numcnn.gradcheck`).
+#
+# What the script does:
+#
+# 1. `check_function` passes for numcnn's own conv2d (stride 2) and linear layers.
+# 2. Three deliberately broken backwards, each caught, the report naming the culprit:
+#    - conv2d whose col2im *overwrites* where windows overlap instead of adding (wrong "x";
+#      "w" and "b" still pass);
+#    - dropout that forgets to rescale the gradient by 1/(1-p) (wrong "x");
+#    - linear whose weight gradient is transposed, x^T dY instead of dY^T x (wrong "w"; a
+#      square W so that the shapes cannot give it away).
+# 3. `check_module` on a small model (conv, batch norm, ReLU, max-pool, dropout, linear) in
+#    training mode: the input and every parameter pass; the same model with the overwriting
+#    conv fails on "input" only (the parameters' gradients are still right).  The conv's bias
+#    shows ~1e-7 rather than ~1e-9: before a batch norm its true gradient is exactly zero (the
+#    norm subtracts the mean), so only rounding noise is measured, which the check's noise
+#    floor keeps below the tolerance.
+#
+# Figures: `gradient_check_scatter.png` plots every analytic gradient entry against its
+# numerical estimate: a correct backward puts them all on the diagonal, a broken one moves
+# the wrong entries off it (red).  `gradient_check_conv_overlap.png` shows, for the broken
+# conv, that the wrong entries of dL/dx are exactly the input pixels covered by more than one
+# window.
+#
+# Run: `python examples/gradient_checking.py` (a few seconds).
 
-Every backward pass in numcnn is written by hand, so every one can be wrong.  The check
-compares it with central differences: for an op y = f(x) and a random upstream gradient g,
-the backward must return dL/dx for L = sum(f(x) * g), and
-
-    dL/dx_k  ~  (L(x + eps e_k) - L(x - eps e_k)) / (2 eps)      (float64, eps = 1e-6).
-
-The relative error max|analytic - numerical| / max(|analytic|, |numerical|) is ~1e-9 for a
-correct backward and ~0.1-1 for a wrong one (``numcnn.gradcheck``).
-
-What the script does:
-
-1. ``check_function`` passes for numcnn's own conv2d (stride 2) and linear layers.
-2. Three deliberately broken backwards, each caught, the report naming the culprit:
-   - conv2d whose col2im *overwrites* where windows overlap instead of adding (wrong "x";
-     "w" and "b" still pass);
-   - dropout that forgets to rescale the gradient by 1/(1-p) (wrong "x");
-   - linear whose weight gradient is transposed, x^T dY instead of dY^T x (wrong "w"; a
-     square W so that the shapes cannot give it away).
-3. ``check_module`` on a small model (conv, batch norm, ReLU, max-pool, dropout, linear) in
-   training mode: the input and every parameter pass; the same model with the overwriting
-   conv fails on "input" only (the parameters' gradients are still right).  The conv's bias
-   shows ~1e-7 rather than ~1e-9: before a batch norm its true gradient is exactly zero (the
-   norm subtracts the mean), so only rounding noise is measured, which the check's noise
-   floor keeps below the tolerance.
-
-Figures: ``gradient_check_scatter.png`` plots every analytic gradient entry against its
-numerical estimate: a correct backward puts them all on the diagonal, a broken one moves
-the wrong entries off it (red).  ``gradient_check_conv_overlap.png`` shows, for the broken
-conv, that the wrong entries of dL/dx are exactly the input pixels covered by more than one
-window.
-
-Run: ``python examples/gradient_checking.py`` (a few seconds).
-"""
+# %%
+"""Gradient checking: a correct backward passes, a broken one is caught and named."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -52,9 +56,12 @@ from numcnn.gradcheck import (
     numerical_gradient,
     upstream_gradient,
 )
+from numcnn.notebook import run_example
 
+# %% [markdown]
+# ## The bugs
 
-# ------------------------------------------------------------------------------ the bugs
+# %%
 def col2im_overwrite(dcols: np.ndarray, x_shape: tuple, kh: int, kw: int, stride: int,
                      padding: int) -> np.ndarray:
     """col2im with the classic bug: ``=`` where it must be ``+=``.
@@ -133,7 +140,10 @@ class OverwritingConv2d(nn.Conv2d):
                                  self.padding)
 
 
-# ------------------------------------------------------------------------------ the checks
+# %% [markdown]
+# ## The checks
+
+# %%
 def cases(rng: np.random.Generator) -> list[dict]:
     """The functional pairs to check: name, forward, backward, inputs, kwargs, and which
     gradient (if any) the bug breaks."""
@@ -215,7 +225,10 @@ def run_checks(quick: bool) -> tuple[list[tuple[dict, object]], list[tuple[str, 
     return results, modules
 
 
-# ------------------------------------------------------------------------------ the figures
+# %% [markdown]
+# ## The figures
+
+# %%
 def plot_scatter(results, path: str) -> None:
     """Analytic vs numerical, entry by entry, for every case with a ``plot`` input."""
     shown = [(c, r) for c, r in results if c["plot"]]
@@ -278,6 +291,14 @@ def plot_conv_overlap(results, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+# %% [markdown]
+# ## Run
+#
+# As a script: `python examples/gradient_checking.py [--quick]`.
+# In a notebook the options come from the environment variable `NUMCNN_EXAMPLE_ARGS`
+# (empty: the full run), and the figures appear below the cell.
+
+# %%
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/gradient_checking",
@@ -317,4 +338,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main, "runs/gradient_checking")

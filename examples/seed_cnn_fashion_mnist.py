@@ -1,45 +1,47 @@
-"""The seed article's CNN, trained as the article trains it, on Fashion-MNIST.
+# %% [markdown]
+# # The seed article's CNN, trained as the article trains it, on Fashion-MNIST.
+#
+# The article's network (conv 3x3 -> 32, ReLU, pool, conv 3x3 -> 64, ReLU, pool, linear; here
+# `numcnn.models.SeedCNN` without the article's ReLU on the logits) is trained with its
+# settings: Adam, learning rate 1e-3, batches of 64, shuffled every epoch, cross-entropy.
+# One addition: the pixels are standardised (zero mean, unit variance, statistics of the
+# training images), which lifted the test accuracy after 5 epochs from 89.8% to 91.1% here;
+# `--no-normalize` feeds the raw [0, 1] pixels instead.
+#
+# Data: 5 000 of the 60 000 Fashion-MNIST training images are held out as a validation set
+# (for the learning curves); the model trains on the other 55 000.  The official 10 000 test
+# images are used once, at the end, for the reported accuracy and the confusion matrix.
+#
+# Measured (full mode, seed 0, 2 cores):
+#
+# - default: validation accuracy 0.880, 0.906, 0.915, 0.916, 0.922 after epochs 1-5;
+#   **test accuracy 0.911** (test loss 0.248); 157 s of training (31 s/epoch), 159 s in all.
+#   (An earlier build, which summed the conv bias gradient in another order, reached 0.912
+#   from the same seed: rounding differences move the end point by about 0.001.)  Under load
+#   an epoch took up to 4 minutes.
+# - `--no-normalize` (the article exactly): validation 0.858 ... 0.908, test accuracy 0.898
+#   after 5 epochs.  (The same network in PyTorch, same settings, raw pixels: test 0.906 after 5
+#   epochs, 0.91 from epoch 6-7; standardised pixels: 0.911-0.913 after 5 epochs, two seeds.)
+# - Shirt (0.81), T-shirt/top (0.83), Coat (0.83) and Pullover (0.85) are the hard classes:
+#   they are confused with each other; trousers, bags, sandals and boots are above 0.97.
+# - `--dataset digits` (1238 training, 200 validation, 359 test images, 20 epochs): test
+#   accuracy 0.975 in 24 s.
+#
+# Writes to `runs/seed_cnn_fashion_mnist/` (or `--out`): `learning_curves.png`,
+# `confusion_matrix.png`, `history.json` and `metrics.json`.
+#
+# Run: `python examples/seed_cnn_fashion_mnist.py` (needs `apt-get install
+# dataset-fashion-mnist`); `--dataset digits` uses scikit-learn's 8x8 digits instead
+# (`SeedCNN(1, 10, input_size=8)`); `--quick` is a seconds-long smoke run.
 
-The article's network (conv 3x3 -> 32, ReLU, pool, conv 3x3 -> 64, ReLU, pool, linear; here
-``numcnn.models.SeedCNN`` without the article's ReLU on the logits) is trained with its
-settings: Adam, learning rate 1e-3, batches of 64, shuffled every epoch, cross-entropy.
-One addition: the pixels are standardised (zero mean, unit variance, statistics of the
-training images), which lifted the test accuracy after 5 epochs from 89.8% to 91.1% here;
-``--no-normalize`` feeds the raw [0, 1] pixels instead.
-
-Data: 5 000 of the 60 000 Fashion-MNIST training images are held out as a validation set
-(for the learning curves); the model trains on the other 55 000.  The official 10 000 test
-images are used once, at the end, for the reported accuracy and the confusion matrix.
-
-Measured (full mode, seed 0, 2 cores):
-
-- default: validation accuracy 0.880, 0.906, 0.915, 0.916, 0.922 after epochs 1-5;
-  **test accuracy 0.911** (test loss 0.248); 157 s of training (31 s/epoch), 159 s in all.
-  (An earlier build, which summed the conv bias gradient in another order, reached 0.912
-  from the same seed: rounding differences move the end point by about 0.001.)  Under load
-  an epoch took up to 4 minutes.
-- ``--no-normalize`` (the article exactly): validation 0.858 ... 0.908, test accuracy 0.898
-  after 5 epochs.  (The same network in PyTorch, same settings, raw pixels: test 0.906 after 5
-  epochs, 0.91 from epoch 6-7; standardised pixels: 0.911-0.913 after 5 epochs, two seeds.)
-- Shirt (0.81), T-shirt/top (0.83), Coat (0.83) and Pullover (0.85) are the hard classes:
-  they are confused with each other; trousers, bags, sandals and boots are above 0.97.
-- ``--dataset digits`` (1238 training, 200 validation, 359 test images, 20 epochs): test
-  accuracy 0.975 in 24 s.
-
-Writes to ``runs/seed_cnn_fashion_mnist/`` (or ``--out``): ``learning_curves.png``,
-``confusion_matrix.png``, ``history.json`` and ``metrics.json``.
-
-Run: ``python examples/seed_cnn_fashion_mnist.py`` (needs ``apt-get install
-dataset-fashion-mnist``); ``--dataset digits`` uses scikit-learn's 8x8 digits instead
-(``SeedCNN(1, 10, input_size=8)``); ``--quick`` is a seconds-long smoke run.
-"""
+# %%
+"""The seed article's CNN, trained as the article trains it, on Fashion-MNIST."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -47,6 +49,7 @@ import numpy as np
 from numcnn import data, metrics, nn, optim, train, viz
 from numcnn.datasets import FASHION_MNIST_CLASSES, load_digits, load_fashion_mnist
 from numcnn.models import SeedCNN
+from numcnn.notebook import run_example
 
 
 def load(dataset: str, quick: bool, seed: int):
@@ -123,6 +126,14 @@ def run(out: str, dataset: str = "fashion", epochs: int | None = None, seed: int
     return result
 
 
+# %% [markdown]
+# ## Run
+#
+# As a script: `python examples/seed_cnn_fashion_mnist.py [--quick]`.
+# In a notebook the options come from the environment variable `NUMCNN_EXAMPLE_ARGS`
+# (empty: the full run), and the figures appear below the cell.
+
+# %%
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/seed_cnn_fashion_mnist")
@@ -149,4 +160,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main, "runs/seed_cnn_fashion_mnist")

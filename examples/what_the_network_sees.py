@@ -1,44 +1,46 @@
-"""What the network sees: filters, feature maps, saliency and Grad-CAM of two small CNNs.
+# %% [markdown]
+# # What the network sees: filters, feature maps, saliency and Grad-CAM of two small CNNs.
+#
+# Part 1, a classifier.  A SeedCNN (conv 3x3 -> 32, ReLU, pool, conv 3x3 -> 64, ReLU, pool,
+# linear) is trained for a few epochs on scikit-learn's 8x8 handwritten digits (or loaded from
+# `--checkpoint`).  Then we look inside it:
+#
+# - `digits_filters.png`: the 32 first-layer 3x3 filters (red weights > 0 > blue).
+# - `digits_feature_maps.png`: one test digit and what those filters (after the ReLU) make
+#   of it: the 15 most active of the 32 maps.
+# - `digits_saliency.png`: dS/dx, the gradient of the predicted class's logit with respect to
+#   each input pixel, computed by the network's own hand-written backward pass.  Red: making
+#   that pixel brighter raises the score; blue: lowers it.
+# - `digits_grad_cam.png`: Grad-CAM at the second conv block (4x4 feature maps, upsampled to
+#   8x8): which regions carry the evidence for the predicted class.
+#
+# Part 2, a segmenter.  A small U-Net is trained briefly on synthetic shapes (circles,
+# squares, triangles on a noisy background; `numcnn.datasets.make_shapes`).  For a U-Net the
+# score of class c is its logit summed over pixels, here over the pixels predicted as c:
+#
+# - `shapes_prediction.png`: image, truth, prediction and errors for one validation image.
+# - `shapes_saliency.png`: one image per class; the gradient of that class's score with
+#   respect to the input concentrates on the shape's outline.
+# - `shapes_grad_cam.png`: Grad-CAM for the same scores at the deepest encoder level
+#   (`model.encoders[-1]`, 8x8 maps).  For the square and the triangle it lands on the
+#   shape.  For the circle it lands on the background around it: Grad-CAM shows only
+#   *positive*, channel-averaged evidence, and whatever makes this network call a round blob
+#   a circle (perhaps the absence of corners) is not that.  A heuristic, not a ground truth.
+# - `shapes_grad_cam_per_class.png`: one image, one row per class (the logit summed over
+#   the whole image), one colour scale: "square" lights up the square and "triangle" the
+#   triangle, each not the other shapes (Grad-CAM is class-discriminative); "circle" shows
+#   nothing, as above.
+#
+# Run: `python examples/what_the_network_sees.py` (about 1-2 minutes on 2 cores;
+# `--quick` for a seconds-long smoke run with barely trained networks).
 
-Part 1, a classifier.  A SeedCNN (conv 3x3 -> 32, ReLU, pool, conv 3x3 -> 64, ReLU, pool,
-linear) is trained for a few epochs on scikit-learn's 8x8 handwritten digits (or loaded from
-``--checkpoint``).  Then we look inside it:
-
-- ``digits_filters.png``: the 32 first-layer 3x3 filters (red weights > 0 > blue).
-- ``digits_feature_maps.png``: one test digit and what those filters (after the ReLU) make
-  of it: the 15 most active of the 32 maps.
-- ``digits_saliency.png``: dS/dx, the gradient of the predicted class's logit with respect to
-  each input pixel, computed by the network's own hand-written backward pass.  Red: making
-  that pixel brighter raises the score; blue: lowers it.
-- ``digits_grad_cam.png``: Grad-CAM at the second conv block (4x4 feature maps, upsampled to
-  8x8): which regions carry the evidence for the predicted class.
-
-Part 2, a segmenter.  A small U-Net is trained briefly on synthetic shapes (circles,
-squares, triangles on a noisy background; ``numcnn.datasets.make_shapes``).  For a U-Net the
-score of class c is its logit summed over pixels, here over the pixels predicted as c:
-
-- ``shapes_prediction.png``: image, truth, prediction and errors for one validation image.
-- ``shapes_saliency.png``: one image per class; the gradient of that class's score with
-  respect to the input concentrates on the shape's outline.
-- ``shapes_grad_cam.png``: Grad-CAM for the same scores at the deepest encoder level
-  (``model.encoders[-1]``, 8x8 maps).  For the square and the triangle it lands on the
-  shape.  For the circle it lands on the background around it: Grad-CAM shows only
-  *positive*, channel-averaged evidence, and whatever makes this network call a round blob
-  a circle (perhaps the absence of corners) is not that.  A heuristic, not a ground truth.
-- ``shapes_grad_cam_per_class.png``: one image, one row per class (the logit summed over
-  the whole image), one colour scale: "square" lights up the square and "triangle" the
-  triangle, each not the other shapes (Grad-CAM is class-discriminative); "circle" shows
-  nothing, as above.
-
-Run: ``python examples/what_the_network_sees.py`` (about 1-2 minutes on 2 cores;
-``--quick`` for a seconds-long smoke run with barely trained networks).
-"""
+# %%
+"""What the network sees: filters, feature maps, saliency and Grad-CAM of two small CNNs."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -47,9 +49,12 @@ from numcnn import data, interpret, io, metrics, nn, optim, train, viz
 from numcnn.datasets import SHAPE_CLASSES, load_digits, make_shapes
 from numcnn.functional import softmax
 from numcnn.models import SeedCNN, UNet
+from numcnn.notebook import run_example
 
+# %% [markdown]
+# ## Part 1: a classifier
 
-# ------------------------------------------------------------------------ part 1: a classifier
+# %%
 def digits_model(out: str, quick: bool, seed: int, checkpoint: str | None,
                  epochs: int) -> tuple[SeedCNN, np.ndarray, np.ndarray]:
     """A SeedCNN for 8x8 digits, trained here (or loaded); returns it and the test set."""
@@ -109,7 +114,10 @@ def look_at_digits(model: SeedCNN, x_test: np.ndarray, y_test: np.ndarray, out: 
                       title="Grad-CAM at conv2 + ReLU (4x4, upsampled)")
 
 
-# ------------------------------------------------------------------------- part 2: a segmenter
+# %% [markdown]
+# ## Part 2: a segmenter
+
+# %%
 def shapes_model(quick: bool, seed: int, epochs: int) -> tuple[UNet, np.ndarray, np.ndarray]:
     """A small U-Net trained briefly on synthetic shapes; returns it and validation data."""
     n_train, base = (16, 4) if quick else (192, 8)
@@ -174,6 +182,14 @@ def look_at_shapes(model: UNet, x_val: np.ndarray, y_val: np.ndarray, out: str) 
                       title="Grad-CAM of each class, same image, one colour scale")
 
 
+# %% [markdown]
+# ## Run
+#
+# As a script: `python examples/what_the_network_sees.py [--quick]`.
+# In a notebook the options come from the environment variable `NUMCNN_EXAMPLE_ARGS`
+# (empty: the full run), and the figures appear below the cell.
+
+# %%
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/what_the_network_sees",
@@ -202,4 +218,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main, "runs/what_the_network_sees")

@@ -1,5 +1,6 @@
-"""The one global random generator numcnn falls back on when no ``rng=`` is given, and the
-``.npz``-safe encoding of a generator's state (for checkpoints and resumable loaders)."""
+"""The one global random generator numcnn falls back on when no ``rng=`` is given, the
+generators a model holds (``find_generators``), and the ``.npz``-safe encoding of a
+generator's state (for checkpoints and resumable loaders)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,22 @@ def default_rng(rng: np.random.Generator | int | None = None) -> np.random.Gener
     if isinstance(rng, (int, np.integer)):
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None; got {type(rng)}")
+
+
+def find_generators(model) -> list[tuple[str, np.random.Generator]]:
+    """``(owner, generator)`` for every Generator attribute of every module of ``model``
+    (anything with ``named_modules()``), in ``named_modules`` order: "2:rng" is attribute
+    ``rng`` of module "2".  A generator shared by several modules appears once per owner.
+
+    Used to save and restore random layers (Dropout) in checkpoints and to replay their
+    draws in gradient checks.
+    """
+    found = []
+    for name, module in model.named_modules():
+        for attr, value in vars(module).items():
+            if isinstance(value, np.random.Generator):
+                found.append((f"{name}:{attr}", value))
+    return found
 
 
 def rng_state_to_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:

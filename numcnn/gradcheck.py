@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._random import find_generators
+from .nn.module import no_grad
+
 
 @dataclass
 class GradcheckResult:
@@ -176,12 +179,6 @@ def check_function(forward: Callable, backward: Callable, inputs: Mapping[str, n
     return GradcheckResult(errors, rtol, problems)
 
 
-def _generators(module) -> list[np.random.Generator]:
-    """Every numpy Generator a module tree holds (e.g. Dropout's), to replay its draws."""
-    return [v for m in module.modules() for v in vars(m).values()
-            if isinstance(v, np.random.Generator)]
-
-
 def check_module(module, x: np.ndarray, seed: int = 0, rtol: float = 1e-6,
                  eps: float = 1e-6, max_entries: int | None = None) -> GradcheckResult:
     """Check an nn module's ``backward`` numerically: the input gradient and the gradient of
@@ -201,7 +198,7 @@ def check_module(module, x: np.ndarray, seed: int = 0, rtol: float = 1e-6,
     import copy
 
     m = copy.deepcopy(module).to(np.float64)
-    gens = _generators(m)
+    gens = [g for _, g in find_generators(m)]
     states = [copy.deepcopy(g.bit_generator.state) for g in gens]
 
     def run(v: np.ndarray) -> np.ndarray:
@@ -231,14 +228,15 @@ def check_module(module, x: np.ndarray, seed: int = 0, rtol: float = 1e-6,
         sel = slice(None) if idx is None else idx
         return relative_error(grad.reshape(-1)[sel], numerical.reshape(-1)[sel], floor)
 
-    errors = {"input": compare(run, x64, dx)}
-    for name, p in m.named_parameters():
-        original = p.data.copy()
+    with no_grad():  # the numerical passes need no caches: none pile up
+        errors = {"input": compare(run, x64, dx)}
+        for name, p in m.named_parameters():
+            original = p.data.copy()
 
-        def f(v, p=p):
-            p.data[...] = v
-            return run(x64)
+            def f(v, p=p):
+                p.data[...] = v
+                return run(x64)
 
-        errors[name] = compare(f, original, analytic[name])
-        p.data[...] = original
+            errors[name] = compare(f, original, analytic[name])
+            p.data[...] = original
     return GradcheckResult(errors, rtol, problems)

@@ -15,14 +15,14 @@ Three tools, for classifiers (``(N, K)`` logits, e.g. ``SeedCNN``) and segmenter
 The class score S_c is the logit of class c for a classifier; for a segmenter it is the
 class-c logit summed over all pixels, or over the pixels of ``mask``.  All three run the
 model in eval mode (BatchNorm uses its running statistics, Dropout is off) and leave it as
-they found it: its train/eval mode, the ``.grad`` of every parameter, and the layer's
-``forward``/``backward``.
+they found it: its train/eval mode, the ``.grad`` of every parameter, and no hooks or
+caches left behind.
 
-How the activations of an inner layer are obtained: :func:`record_layer` temporarily
-replaces ``layer.forward`` and ``layer.backward`` *on the instance* with wrappers that keep a
-copy of what the layer returns (its output A) and of the ``dout`` its backward receives
-(dS/dA), then calls the original.  Containers call their children as ``child(x)`` and
-``child.backward(dout)``, so the wrappers are found without changing any model code.
+How the activations of an inner layer are obtained: :func:`record_layer` registers two
+hooks on the layer (``Module.register_forward_hook`` and
+``register_full_backward_pre_hook``) that keep a copy of what the layer returns (its output
+A) and of the ``dout`` its backward receives (dS/dA); they are removed when the block ends,
+and no model code changes.
 """
 
 from __future__ import annotations
@@ -158,9 +158,11 @@ def class_score_gradient(op: str, logits: np.ndarray, target_class,
 @contextlib.contextmanager
 def _eval_and_keep_grads(model: Module, keep_grads: bool = True) -> Iterator[None]:
     """Run the block in eval mode; afterwards restore the mode and every ``Parameter.grad``
-    (the backward passes of an explanation must not leak into a training step)."""
+    (the backward passes of an explanation must not leak into a training step), and drop
+    the caches of a pass that stopped before its backward (an error in between)."""
     was_training = model.training
     saved = [(p, p.grad.copy()) for p in model.parameters()] if keep_grads else []
+    pending = [(m, len(m._caches)) for m in model.modules()]
     model.eval()
     try:
         yield
@@ -168,47 +170,33 @@ def _eval_and_keep_grads(model: Module, keep_grads: bool = True) -> Iterator[Non
         model.train(was_training)
         for p, g in saved:
             p.grad[...] = g
+        for m, n in pending:
+            del m._caches[n:]
 
 
 @contextlib.contextmanager
 def record_layer(layer: Module) -> Iterator[dict[str, list[np.ndarray]]]:
     """Record what ``layer`` returns and the gradient its backward receives.
 
-    Inside the block ``layer.forward`` and ``layer.backward`` are wrappers, set on the
-    instance, that append a copy of the output to ``record["outputs"]`` and a copy of the
-    incoming ``dout`` (dL/d output) to ``record["grads"]``, then behave exactly as before.
-    On exit (also after an error) the instance's own attributes are restored, so the class
-    methods are in effect again.
+    Inside the block a forward hook appends a copy of each output to ``record["outputs"]``
+    and a backward pre-hook a copy of each incoming ``dout`` (dL/d output) to
+    ``record["grads"]``; both are removed on exit (also after an error).
 
     Yields
     ------
     record : {"outputs": [...], "grads": [...]}, one entry per call
     """
     record: dict[str, list[np.ndarray]] = {"outputs": [], "grads": []}
-    own = vars(layer)
-    previous = {name: own[name] for name in ("forward", "backward") if name in own}
-    original_forward, original_backward = layer.forward, layer.backward
 
-    def forward(*args, **kwargs):
-        out = original_forward(*args, **kwargs)
+    def keep_output(module, args, out):
         record["outputs"].append(np.array(out, copy=True))
-        return out
 
-    def backward(dout):
-        record["grads"].append(np.array(dout, copy=True))
-        return original_backward(dout)
+    def keep_grad(module, grad_output):
+        record["grads"].append(np.array(grad_output[0], copy=True))
 
-    # object.__setattr__: a plain instance attribute, shadowing the class's method
-    object.__setattr__(layer, "forward", forward)
-    object.__setattr__(layer, "backward", backward)
-    try:
+    with layer.register_forward_hook(keep_output), \
+            layer.register_full_backward_pre_hook(keep_grad):
         yield record
-    finally:
-        for name in ("forward", "backward"):
-            if name in previous:
-                object.__setattr__(layer, name, previous[name])
-            else:
-                own.pop(name, None)
 
 
 def _single(op: str, name: str, what: str, values: list[np.ndarray]) -> np.ndarray:

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 
 import numpy as np
 
+from ._validate import integer
 from .nn.module import Module, no_grad
 
 
@@ -26,27 +28,25 @@ def summary(model: Module, input_shape: tuple, dtype=np.float32) -> str:
     """
     shape = (1, *input_shape) if len(input_shape) == 3 else tuple(input_shape)
     rows = []
-    leaves = [(name, m) for name, m in model.named_modules() if not m._modules]
 
-    def hook(name, m, fwd):
-        def forward(*xs):  # Concat takes several inputs
-            out = fwd(*xs)
+    def record(name):
+        def hook(m, args, out):  # Concat takes several inputs: args[0] stands for them
             n_params = sum(p.size for p in m._parameters.values())
-            flops = m.flops(xs[0].shape, out.shape) if hasattr(m, "flops") else 0
-            rows.append((name or type(m).__name__, type(m).__name__, out.shape, n_params, flops))
-            return out
-        return forward
+            flops = m.flops(args[0].shape, out.shape) if hasattr(m, "flops") else 0
+            rows.append((name, type(m).__name__, out.shape, n_params, flops))
+        return hook
 
     modes = {m: m.training for m in model.modules()}
-    for name, m in leaves:
-        object.__setattr__(m, "forward", hook(name, m, m.forward))
     try:
-        model.eval()
-        with no_grad():
-            model(np.zeros(shape, dtype=dtype))
+        with contextlib.ExitStack() as hooks:
+            for name, m in model.named_modules():
+                if not m._modules:  # leaves only: a container's row would repeat theirs
+                    hooks.enter_context(
+                        m.register_forward_hook(record(name or type(m).__name__)))
+            model.eval()
+            with no_grad():
+                model(np.zeros(shape, dtype=dtype))
     finally:
-        for _, m in leaves:
-            m.__dict__.pop("forward", None)
         for m, mode in modes.items():
             object.__setattr__(m, "training", mode)
 
@@ -91,29 +91,36 @@ def profile(model: Module, x: np.ndarray, target=None, loss_fn=None, steps: int 
     if (target is None) != (loss_fn is None):
         raise ValueError("profile: pass both target and loss_fn, or neither (then the "
                          "upstream gradient is ones)")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"profile: steps must be a positive int; got {steps!r}")
+    steps = integer("profile", "steps", steps)
     net = copy.deepcopy(model)
     net.train()
     leaves = [(name or type(m).__name__, m) for name, m in net.named_modules() if not m._modules]
     times = {name: [0.0, 0.0] for name, _ in leaves}  # this pass: forward, backward seconds
     flops = {}
 
-    def timed(name, m, method, slot):
-        def run(*args):  # Concat takes several inputs
-            t0 = time.perf_counter()
-            out = method(*args)
-            times[name][slot] += time.perf_counter() - t0
+    started: dict[tuple[str, int], float] = {}
+
+    def timer(name, m, slot):
+        """Hooks around one layer's forward (slot 0) or backward (slot 1): the pre-hook
+        starts the clock, the hook after it adds the elapsed time to this pass."""
+        def begin(module, _):
+            started[name, slot] = time.perf_counter()
+
+        def end(module, inputs, outputs):  # forward: (args, out); backward: (dx, dout)
+            times[name][slot] += time.perf_counter() - started[name, slot]
             # layers with a weight matrix: backward runs two GEMMs the size of forward's
             weight = m._parameters.get("weight")
             if slot == 0 and weight is not None and weight.data.ndim >= 2:
-                flops[name] = m.flops(args[0].shape, out.shape)
-            return out
-        return run
+                flops[name] = m.flops(inputs[0].shape, outputs.shape)
+        return begin, end
 
-    for name, m in leaves:
-        object.__setattr__(m, "forward", timed(name, m, m.forward, 0))
-        object.__setattr__(m, "backward", timed(name, m, m.backward, 1))
+    for name, m in leaves:  # hooks on the copy only: the model itself is not touched
+        begin, end = timer(name, m, 0)
+        m.register_forward_pre_hook(begin)
+        m.register_forward_hook(end)
+        begin, end = timer(name, m, 1)
+        m.register_full_backward_pre_hook(begin)
+        m.register_full_backward_hook(end)
 
     def one_pass() -> float:
         for t in times.values():

@@ -77,10 +77,11 @@ def test_array_dataset_indexing():
 # ---------------------------------------------------------------- DataLoader basics
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "4"])
-def test_batch_size_must_be_positive_int(bad):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError),
+                                        (True, TypeError), ("4", TypeError)])
+def test_batch_size_must_be_positive_int(bad, error):
     ds = ArrayDataset(np.zeros((4, 1, 2, 2)), np.zeros(4, dtype=np.int64))
-    with pytest.raises(ValueError, match=r"batch_size must be a positive int; got"):
+    with pytest.raises(error, match=r"batch_size must be a positive int; got"):
         DataLoader(ds, batch_size=bad)
 
 
@@ -315,7 +316,7 @@ def test_flip_probability_extremes(cls, axis):
     np.testing.assert_array_equal(yt, np.flip(y[0], axis))
     xt, yt = cls(p=0.0)(x[0], y[0], rng)
     np.testing.assert_array_equal(xt, x[0])
-    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\]; got 1.5"):
+    with pytest.raises(ValueError, match=r"p must be a finite number in \[0.0, 1.0\]; got 1.5"):
         cls(p=1.5)
 
 
@@ -436,3 +437,200 @@ def test_random_crop_padding_errors():
                                                    np.ones((4, 4), np.uint8),
                                                    np.random.default_rng(0))
     assert yt.dtype == np.uint8 and yt.shape == (4, 4)
+
+
+# ------------------------------------------------- bad input: one test per class of mistake
+def small_loader(n=5, batch_size=2):
+    return DataLoader(ListDataset(np.zeros((n, 1, 2, 2), np.float32), np.zeros(n, np.int64)),
+                      batch_size)
+
+
+@pytest.mark.parametrize("dataset, error, msg", [
+    ([1, 2, 3], TypeError, r"dataset item 0 must be a pair \(x, y\); got int 1"),
+    ([(np.zeros(2), 0, 1)], TypeError, r"dataset item 0 must be a pair \(x, y\); got tuple"),
+    ({"a": 1}, TypeError, "dataset must have __len__ and __getitem__.*got dict"),
+    ("images", TypeError, "dataset must have __len__ and __getitem__.*got str"),
+    (42, TypeError, "dataset must have __len__ and __getitem__.*got int"),
+    ([], ValueError, r"empty dataset \(len 0\)"),
+])
+def test_loader_refuses_what_is_not_a_dataset(dataset, error, msg):
+    with pytest.raises(error, match=msg):
+        DataLoader(dataset, 2)
+
+
+@pytest.mark.parametrize("samples, error, msg", [
+    ([(np.zeros((1, 2, 2)), 0), (np.zeros((1, 3, 3)), 1)], ValueError,
+     r"must share one shape; the x of sample 0 has shape \(1, 2, 2\), the x of sample 1 "
+     r"\(1, 3, 3\) \(crop, pad or resize"),
+    ([(np.zeros((1, 2, 2)), np.zeros((2, 2))), (np.zeros((1, 2, 2)), 1)], ValueError,
+     r"the y of sample 0 has shape \(2, 2\), the y of sample 1 \(\)"),
+    ([(np.zeros((1, 2, 2)), "cat"), (np.zeros((1, 2, 2)), "dog")], TypeError,
+     r"the y of sample 0 must be a real number or array .*got str 'cat' \(map class names "
+     r"to ints first"),
+    ([(np.zeros((1, 2, 2)), None), (np.zeros((1, 2, 2)), 1)], TypeError,
+     r"the y of sample 0 must be a real number.*got NoneType None"),
+    ([(np.array([["a"]]), 0), (np.zeros((1, 1)), 1)], TypeError,
+     r"the x of sample 0 must be a real number or array.*got ndarray"),
+    ([(np.zeros((1, 2, 2), complex), 0), (np.zeros((1, 2, 2)), 1)], TypeError,
+     r"the x of sample 0 must be a real number or array"),
+    ([(np.zeros((1, 2, 2)), 1), (np.zeros((1, 2, 2)), 0.5)], TypeError,
+     r"the y of sample 0 is int64 but the y of sample 1 is float64"),
+    ([(np.zeros((1, 2, 2)), 1), 7], TypeError, r"dataset item 1 must be a pair \(x, y\); "
+                                               r"got int 7"),
+])
+def test_loader_names_the_bad_sample(samples, error, msg):
+    loader = DataLoader(samples, 2)
+    with pytest.raises(error, match=msg):
+        next(iter(loader))
+
+
+def test_loader_checks_what_a_transform_returns():
+    x = np.zeros((4, 1, 3, 3), np.float32)
+    y = np.zeros(4, np.int64)
+    for transform, error, msg in [
+            (lambda x, y, rng: x, TypeError, r"what the transform returned for sample 0 must "
+                                             r"be a pair \(x, y\); got ndarray"),
+            (lambda x, y, rng: (x[:, :int(rng.integers(1, 4))], y), ValueError,
+             "the x the transform returned for sample 0 has shape"),
+            (lambda x, y, rng: (x, "label"), TypeError,
+             "the y the transform returned for sample 0 must be a real number")]:
+        loader = DataLoader(ArrayDataset(x, y), 4, transform=transform, seed=1)
+        with pytest.raises(error, match=msg):
+            next(iter(loader))
+
+
+@pytest.mark.parametrize("kwargs, error, msg", [
+    (dict(seed=-1), ValueError, "seed must be a non-negative int; got -1"),
+    (dict(seed=1.5), TypeError, "seed must be a non-negative int; got 1.5"),
+    (dict(seed="42"), TypeError, "seed must be a non-negative int; got '42'"),
+    (dict(seed=True), TypeError, "seed must be a non-negative int; got True"),
+    (dict(shuffle="no"), TypeError, "shuffle must be True or False; got str 'no'"),
+    (dict(drop_last=1), TypeError, "drop_last must be True or False; got int 1"),
+    (dict(transform="flip"), TypeError, "transform must be callable"),
+    (dict(batch_size=None), TypeError, "batch_size must be a positive int; got None"),
+])
+def test_loader_arguments(kwargs, error, msg):
+    ds = ArrayDataset(np.zeros((4, 1, 2, 2)), np.zeros(4, np.int64))
+    with pytest.raises(error, match=msg):
+        DataLoader(ds, **{"batch_size": 2, **kwargs})
+
+
+def test_array_dataset_refuses_non_finite_images():
+    x = np.zeros((8, 1, 2, 2), np.float32)
+    x[3, 0, 1, 1] = np.nan
+    x[6, 0, 0, 0] = -np.inf
+    with pytest.raises(ValueError, match=r"x must be finite; samples \[3, 6\] \(2 in all\) "
+                                         r"hold NaN or inf"):
+        ArrayDataset(x, np.zeros(8, np.int64))
+
+
+@pytest.mark.parametrize("change, error, msg", [
+    (lambda s: [1, 2], TypeError, "expected a dict from DataLoader.state_dict.*got list"),
+    (lambda s: {"epoch": 1}, ValueError, r"missing keys \['batches_done', 'rng.bit_generator'"),
+    (lambda s: {**s, "epoch": np.array(-1)}, ValueError, "epoch must be a non-negative int; "
+                                                         "got -1"),
+    (lambda s: {**s, "epoch": "two"}, TypeError, "epoch must be a non-negative int; got 'two'"),
+    (lambda s: {**s, "epoch": np.array(1.5)}, TypeError, "epoch must be a non-negative int"),
+    (lambda s: {**s, "batches_done": np.array(3)}, ValueError,
+     r"batches_done must be an int in \[0, 2\]; got 3"),
+    (lambda s: {**s, "rng.bit_generator": np.array("MT19937")}, ValueError,
+     "the state is for a MT19937 generator; this loader uses PCG64"),
+    (lambda s: {**s, "rng.state.state": np.array("xyz")}, ValueError,
+     r"'rng.\*' is not one that DataLoader.state_dict\(\) wrote \(rng.state.state must hold "
+     r"an integer; got ndarray"),
+    (lambda s: {**s, "rng.state.inc": np.array(3.5)}, ValueError,
+     "rng.state.inc must hold an integer"),
+    (lambda s: {k: v for k, v in s.items() if k != "rng.state.inc"}, ValueError,
+     "is not one that DataLoader.state_dict"),
+])
+def test_foreign_state_dict_changes_nothing(change, error, msg):
+    loader = small_loader()
+    it = iter(loader)
+    next(it)
+    before = loader.state_dict()
+    rng_before = loader.rng.bit_generator.state
+    with pytest.raises(error, match=msg):
+        loader.load_state_dict(change(small_loader().state_dict()))
+    after = loader.state_dict()
+    assert loader.rng.bit_generator.state == rng_before
+    assert sorted(after) == sorted(before)
+    assert all(np.array_equal(after[k], before[k]) for k in before)
+
+
+def test_compute_mean_std_arguments():
+    x = np.ones((3, 2, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="chunk must be a positive int; got 0"):
+        compute_mean_std(x, chunk=0)
+    with pytest.raises(TypeError, match="chunk must be a positive int; got 2.0"):
+        compute_mean_std(x, chunk=2.0)
+    bad = x.copy()
+    bad[1, 0, 2, 2] = np.nan
+    bad[2, 1, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="x must be finite; it holds 2 NaN or inf values"):
+        compute_mean_std(bad, chunk=1)
+    with pytest.raises(ValueError, match="exceeds float32's range"):
+        compute_mean_std(np.full((2, 1, 2, 2), 1e200))
+    with pytest.raises(TypeError, match="expected a real array .*got dtype complex128"):
+        compute_mean_std(x.astype(complex))
+    with pytest.raises(ValueError, match=r"non-empty array \(N, C, H, W\); got \(3, 2, 0, 4\)"):
+        compute_mean_std(x[:, :, :0])
+
+
+@pytest.mark.parametrize("mean, std, error, msg", [
+    (np.nan, 1.0, ValueError, r"mean must be finite in every channel; got \[nan\]"),
+    (0.0, [1.0, np.inf], ValueError, r"std must be finite in every channel; got \[1.0, inf\]"),
+    ("0.5", 1.0, TypeError, "mean must be a number or a non-empty sequence .*got '0.5'"),
+    ([], 1.0, ValueError, r"mean must be a number or a non-empty sequence .*got \[\]"),
+    ([[0.0]], 1.0, ValueError, "mean must be a number or a non-empty sequence"),
+    (0.0, 0.0, ValueError, r"std must be > 0 in every channel; got \[0.0\]"),
+    ([0.0, 0.0], [1.0, 1.0, 1.0], ValueError, "one value per channel .*got 2 and 3 values"),
+])
+def test_normalize_arguments(mean, std, error, msg):
+    with pytest.raises(error, match=msg):
+        Normalize(mean, std)
+
+
+@pytest.mark.parametrize("make, error, msg", [
+    (lambda: RandomHorizontalFlip("half"), TypeError,
+     r"RandomHorizontalFlip: p must be a finite number in \[0.0, 1.0\]; got 'half'"),
+    (lambda: RandomVerticalFlip(np.nan), ValueError, r"p must be a finite number.*got nan"),
+    (lambda: RandomVerticalFlip(-0.1), ValueError, r"p must be a finite number.*got -0.1"),
+    (lambda: RandomCrop(2.5), TypeError, "size must be a positive int or a pair"),
+    (lambda: RandomCrop((2,)), ValueError, r"size must be a positive int or a pair.*got \(2,\)"),
+    (lambda: RandomCrop((2, "3")), TypeError, "size must be a positive int or a pair"),
+    (lambda: RandomCrop(2, padding=(1, -1)), ValueError, "padding must be a non-negative int"),
+    (lambda: RandomCrop(2, fill="white"), TypeError, "fill must be a finite number; got "
+                                                      "'white'"),
+    (lambda: RandomCrop(2, fill=np.inf), ValueError, "fill must be a finite number; got inf"),
+    (lambda: RandomCrop(2, mask_fill=0.5), TypeError, "mask_fill must be an int; got 0.5"),
+    (lambda: Compose(RandomRotate90()), TypeError, r"Compose: expected a list of transforms, "
+                                                   r"e.g. Compose\(\[t1, t2\]\); got "
+                                                   r"RandomRotate90"),
+    (lambda: Compose([RandomRotate90(), "flip"]), TypeError, "every transform must be callable"),
+])
+def test_transform_arguments(make, error, msg):
+    with pytest.raises(error, match=msg):
+        make()
+
+
+@pytest.mark.parametrize("t", [Normalize(0, 1), RandomHorizontalFlip(), RandomVerticalFlip(),
+                               RandomRotate90(), RandomCrop(2)])
+def test_transform_calls(t):
+    rng = np.random.default_rng(0)
+    x = np.zeros((1, 3, 3), np.float32)
+    name = type(t).__name__
+    with pytest.raises(TypeError, match=f"{name}: expected an image x as a real numpy array "
+                                        r"\(C, H, W\); got list"):
+        t(x.tolist(), 0, rng)
+    with pytest.raises(TypeError, match=f"{name}: expected an image x .*of dtype <U1"):
+        t(np.full((1, 3, 3), "a"), 0, rng)
+    with pytest.raises(TypeError, match=f"{name}: expected a target y that is a number .*"
+                                        "dtype <U3"):
+        t(x, "cat", rng)
+    if name != "Normalize":
+        with pytest.raises(TypeError, match=f"{name}: rng must be a numpy.random.Generator .*"
+                                            "got int"):
+            t(x, 0, 7)
+    else:
+        with pytest.raises(TypeError, match="expected a floating-point image .*got dtype int64"):
+            t(x.astype(np.int64), 0)

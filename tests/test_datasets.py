@@ -61,7 +61,8 @@ def test_digits_split_is_disjoint_stratified_and_deterministic():
 def test_digits_bad_arguments():
     with pytest.raises(ValueError, match=r"split must be one of .*got 'val'"):
         load_digits("val")
-    with pytest.raises(ValueError, match=r"test_fraction must be a fraction .*got 1.5"):
+    with pytest.raises(ValueError,
+                       match=r"test_fraction must be a finite number in \(0.0, 1.0\); got 1.5"):
         load_digits("train", test_fraction=1.5)
 
 
@@ -302,9 +303,9 @@ def test_digit_scenes():
 
 
 def test_digit_scenes_bad_arguments():
-    with pytest.raises(ValueError, match="n must be >= 1; got -3"):
+    with pytest.raises(ValueError, match="n must be a positive int; got -3"):
         load_digit_scenes(-3)
-    with pytest.raises(ValueError, match="size must be >= 24; got 20"):
+    with pytest.raises(ValueError, match="size must be an int >= 24; got 20"):
         load_digit_scenes(2, size=20)
 
 
@@ -329,11 +330,11 @@ def test_shapes_noise_and_determinism():
 
 
 def test_shapes_bad_arguments():
-    with pytest.raises(ValueError, match="n must be >= 1; got -1"):
+    with pytest.raises(ValueError, match="n must be a positive int; got -1"):
         make_shapes(-1)
-    with pytest.raises(ValueError, match="size must be >= 16; got 8"):
+    with pytest.raises(ValueError, match="size must be an int >= 16; got 8"):
         make_shapes(4, size=8)
-    with pytest.raises(TypeError, match="n must be an int; got float"):
+    with pytest.raises(TypeError, match="n must be a positive int; got 2.5"):
         make_shapes(2.5)
 
 
@@ -341,3 +342,67 @@ def test_shapes_feed_a_loader():
     x, y = make_shapes(10, size=16, seed=0)
     xb, yb = next(iter(DataLoader(ArrayDataset(x, y), 4, shuffle=True, seed=0)))
     assert xb.shape == (4, 1, 16, 16) and yb.shape == (4, 16, 16)
+
+
+# ------------------------------------------------- bad input: one test per class of mistake
+@pytest.mark.parametrize("call, error, msg", [
+    (lambda: make_shapes(2, seed=-1), ValueError, "make_shapes: seed must be a non-negative "
+                                                  "int; got -1"),
+    (lambda: make_shapes(2, seed="a"), TypeError, "seed must be a non-negative int; got 'a'"),
+    (lambda: make_shapes(2, noise="loud"), TypeError, "noise must be a finite number in "
+                                                      r"\[0.0, inf\); got 'loud'"),
+    (lambda: make_shapes(2, noise=np.nan), ValueError, "noise must be a finite number"),
+    (lambda: make_shapes(2, noise=-0.1), ValueError, "noise must be a finite number"),
+    (lambda: make_shapes(2, max_shapes=0), ValueError, r"max_shapes must be an int in \[1, 100\]"),
+    (lambda: load_digit_scenes(2, max_digits=10 ** 12), ValueError,
+     r"max_digits must be an int in \[1, 100\]; got 1000000000000"),
+    (lambda: make_shapes(True), TypeError, "n must be a positive int; got True"),
+    (lambda: make_shapes(10 ** 9), ValueError, r"n=1000000000 images of 32x32 would take "
+                                               r"11444.1 GiB, more than the 1 GiB"),
+    (lambda: load_digit_scenes(2, seed=1.5), TypeError, "load_digit_scenes: seed must be a "
+                                                        "non-negative int"),
+    (lambda: load_digit_scenes(2, threshold=1.0), ValueError,
+     r"threshold must be a finite number in \(0.0, 1.0\); got 1.0"),
+    (lambda: load_digit_scenes(2, scale=0), ValueError, "scale must be a positive int; got 0"),
+    (lambda: load_digit_scenes(2, split="val"), ValueError, "split must be one of"),
+    (lambda: load_digit_scenes(10 ** 8, size=64), ValueError, "GiB, more than the 1 GiB"),
+])
+def test_generated_sets_arguments(call, error, msg):
+    with pytest.raises(error, match=msg):
+        call()
+
+
+@needs_sklearn
+@pytest.mark.parametrize("kwargs, error, msg", [
+    (dict(seed=-2), ValueError, "load_digits: seed must be a non-negative int; got -2"),
+    (dict(seed=None), TypeError, "seed must be a non-negative int; got None"),
+    (dict(test_fraction="0.2"), TypeError, "test_fraction must be a finite number"),
+    (dict(test_fraction=np.nan), ValueError, "test_fraction must be a finite number"),
+    (dict(split=0), ValueError, "split must be one of"),
+    (dict(split="test", test_fraction=0.001), ValueError,
+     r"test_fraction=0.001 leaves the test split empty \(each class has about 179 images\)"),
+    (dict(split="train", test_fraction=0.999), ValueError, "leaves the train split empty"),
+])
+def test_load_digits_arguments(kwargs, error, msg):
+    with pytest.raises(error, match=msg):
+        load_digits(**kwargs)
+
+
+def test_fashion_mnist_and_idx_arguments(tmp_path):
+    with pytest.raises(TypeError, match=r"load_fashion_mnist: root must be a path \(str or "
+                                        r"os.PathLike\); got int"):
+        load_fashion_mnist(root=5)
+    (tmp_path / "file").write_text("")
+    for root in (tmp_path / "nowhere", tmp_path / "file"):
+        with pytest.raises(FileNotFoundError, match="root .* is not a folder; give the folder "
+                                                    "that holds the four IDX files"):
+            load_fashion_mnist(root=root)
+    with pytest.raises(TypeError, match="read_idx: path must be a path"):
+        read_idx(None)
+    with pytest.raises(TypeError, match="parse_idx: data must be the bytes of an IDX file; got "
+                                        "str"):
+        parse_idx("\x00\x00\x08\x01")
+    # a header whose sizes multiply beyond int64 is a corrupt file, not an overflow
+    huge = bytes([0, 0, 8, 4]) + (2 ** 32 - 1).to_bytes(4, "big") * 4
+    with pytest.raises(ValueError, match="truncated IDX file: header says shape"):
+        parse_idx(huge)

@@ -218,3 +218,16 @@ def test_runnable_block(page, lineno, code, tmp_path, monkeypatch):
         exec(compiled, namespace)  # noqa: S102 (running the documentation is the test)
     except Exception as e:  # noqa: BLE001
         pytest.fail(f"the ```python run block at {filename} raised {type(e).__name__}: {e}")
+
+
+def test_api_reference_is_generated_from_the_code():
+    from numcnn import _apidoc
+
+    expected = _apidoc.render().split("\n")
+    actual = (DOCS / "api.md").read_text(encoding="utf-8").split("\n")
+    if actual != expected:
+        import difflib
+        diff = list(difflib.unified_diff(actual, expected, "docs/api.md", "the code", n=0,
+                                         lineterm=""))
+        pytest.fail(f"docs/api.md differs from the code: run `{_apidoc.COMMAND}`\n"
+                    + "\n".join(diff[:40]))

@@ -1,14 +1,13 @@
-"""The teaching examples run (quick mode) and write the figures they promise."""
+"""The teaching examples run as notebooks (quick mode) and write the figures they promise."""
 
 import pytest
-from examples_util import assert_pngs, load_example
+from examples_util import assert_pngs, load_example, run_notebook
 
 
-def test_conv_by_hand(tmp_path, capsys):
-    example = load_example("conv_by_hand")
-    assert example.main(["--quick", "--out", str(tmp_path)]) == 0
+def test_conv_by_hand(tmp_path, monkeypatch):
+    out = run_notebook("conv_by_hand", ["--quick", "--out", str(tmp_path)], tmp_path,
+                       monkeypatch)
     assert_pngs(tmp_path, ["im2col_tiny.png", "conv_timings.png"])
-    out = capsys.readouterr().out
     assert "same matrix as numcnn.kernels.im2col" in out and "max|numcnn - ref|" in out
 
 
@@ -28,11 +27,11 @@ def test_conv_by_hand_three_ways_agree():
                                    rtol=1e-12, atol=1e-12)
 
 
-def test_gradient_checking_catches_the_broken_backwards(tmp_path, capsys):
-    example = load_example("gradient_checking")
-    assert example.main(["--quick", "--out", str(tmp_path)]) == 0  # 0: every verdict expected
+def test_gradient_checking_catches_the_broken_backwards(tmp_path, monkeypatch):
+    # the notebook raises unless main() returns 0: every verdict as expected
+    out = run_notebook("gradient_checking", ["--quick", "--out", str(tmp_path)], tmp_path,
+                       monkeypatch)
     assert_pngs(tmp_path, ["gradient_check_scatter.png", "gradient_check_conv_overlap.png"])
-    out = capsys.readouterr().out
     assert "conv2d, col2im overwrites overlaps" in out
     assert out.count("FAILED") == 4              # the three broken pairs and the broken module
     assert "caught: wrong gradient for ['x']" in out
@@ -42,12 +41,12 @@ def test_gradient_checking_catches_the_broken_backwards(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_what_the_network_sees(tmp_path, capsys):
+def test_what_the_network_sees(tmp_path, monkeypatch):
     pytest.importorskip("sklearn")
-    example = load_example("what_the_network_sees")
-    assert example.main(["--quick", "--out", str(tmp_path)]) == 0
+    out = run_notebook("what_the_network_sees", ["--quick", "--out", str(tmp_path)], tmp_path,
+                       monkeypatch)
     assert_pngs(tmp_path, [
         "digits_filters.png", "digits_feature_maps.png", "digits_saliency.png",
         "digits_grad_cam.png", "shapes_prediction.png", "shapes_saliency.png",
         "shapes_grad_cam.png", "shapes_grad_cam_per_class.png"])
-    assert "test accuracy" in capsys.readouterr().out
+    assert "test accuracy" in out

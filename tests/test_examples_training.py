@@ -1,12 +1,13 @@
-"""The training examples in ``examples/`` (quick mode): they run, write their figures and a
-``metrics.json`` whose numbers make sense.  The full runs take minutes; these take seconds."""
+"""The training examples in ``examples/`` (quick mode, executed as notebooks): they run,
+write their figures and a ``metrics.json`` whose numbers make sense.  The full runs take
+minutes; these take seconds."""
 
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from examples_util import PNG, load_example
+from examples_util import PNG, load_example, run_notebook
 
 
 def read_outputs(out: Path, figures: list[str]) -> dict:
@@ -25,11 +26,10 @@ def fashion_mnist_installed() -> bool:
 
 
 @pytest.mark.slow
-def test_seed_cnn_digits_quick(tmp_path):
+def test_seed_cnn_digits_quick(tmp_path, monkeypatch):
     pytest.importorskip("sklearn")
-    example = load_example("seed_cnn_fashion_mnist")
-    assert example.main(["--dataset", "digits", "--quick", "--quiet", "--out",
-                         str(tmp_path)]) == 0
+    run_notebook("seed_cnn_fashion_mnist", ["--dataset", "digits", "--quick", "--quiet",
+                                            "--out", str(tmp_path)], tmp_path, monkeypatch)
     m = read_outputs(tmp_path, ["learning_curves.png", "confusion_matrix.png"])
     assert m["dataset"] == "digits" and m["epochs"] == 1 and m["quick"]
     assert 0.0 <= m["test_accuracy"] <= 1.0 and m["test_loss"] > 0
@@ -44,7 +44,7 @@ def test_seed_cnn_digits_quick(tmp_path):
 def test_seed_cnn_fashion_mnist_quick(tmp_path):
     if not fashion_mnist_installed():
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
-    example = load_example("seed_cnn_fashion_mnist")
+    example = load_example("seed_cnn_fashion_mnist")  # as a script: the notebook is tested above
     assert example.main(["--quick", "--quiet", "--out", str(tmp_path)]) == 0
     m = read_outputs(tmp_path, ["learning_curves.png", "confusion_matrix.png"])
     assert m["dataset"] == "fashion" and m["model"] == "SeedCNN(1, 10, input_size=28)"
@@ -53,10 +53,10 @@ def test_seed_cnn_fashion_mnist_quick(tmp_path):
 
 
 @pytest.mark.slow
-def test_digit_scenes_unet_quick(tmp_path):
+def test_digit_scenes_unet_quick(tmp_path, monkeypatch):
     pytest.importorskip("sklearn")
-    example = load_example("digit_scenes_unet")
-    assert example.main(["--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    run_notebook("digit_scenes_unet", ["--quick", "--quiet", "--out", str(tmp_path)], tmp_path,
+                 monkeypatch)
     m = read_outputs(tmp_path, ["learning_curves.png", "scenes.png"])
     assert m["epochs"] == 1 and m["quick"]
     assert 0.0 <= m["digit_miou"] <= 1.0 and 0.0 <= m["pixel_accuracy"] <= 1.0
@@ -67,10 +67,9 @@ def test_digit_scenes_unet_quick(tmp_path):
 
 
 @pytest.mark.slow
-def test_generalisation_quick(tmp_path):
+def test_generalisation_quick(tmp_path, monkeypatch):
     pytest.importorskip("sklearn")
-    example = load_example("generalisation")
-    assert example.main(["--quick", "--out", str(tmp_path)]) == 0
+    run_notebook("generalisation", ["--quick", "--out", str(tmp_path)], tmp_path, monkeypatch)
     m = read_outputs(tmp_path, ["learning_curves.png"])
     assert list(m["variants"]) == ["plain", "augment", "weight decay", "dropout"]
     for v in m["variants"].values():

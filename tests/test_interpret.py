@@ -142,23 +142,31 @@ def test_forward_backward_mode_and_grads_are_restored(fail):
         interpret.feature_maps(model, x, layer)
         interpret.saliency(model, x, 1)
     assert "forward" not in vars(layer) and "backward" not in vars(layer)
+    assert all(no_hooks(m) and not m._caches for m in model.modules())
     assert layer.forward.__func__ is type(layer).forward
     assert layer.backward.__func__ is type(layer).backward
     assert model.training and all(m.training for m in model.modules())
     assert all(np.all(p.grad == 0.5) for p in model.parameters())
 
 
-def test_record_layer_nests_and_restores_an_instance_attribute():
+def no_hooks(m):
+    return not (m._forward_pre_hooks or m._forward_hooks or m._backward_pre_hooks
+                or m._backward_hooks)
+
+
+def test_record_layer_nests_and_removes_its_hooks():
     model = tiny_classifier()
     layer = model[0]
     x = np.random.default_rng(7).standard_normal((1, 2, 6, 6))
     with interpret.record_layer(layer) as outer:
-        wrapper = vars(layer)["forward"]
         with interpret.record_layer(layer) as inner:
             model(x)
-        assert vars(layer)["forward"] is wrapper      # the outer wrapper is back
-    assert "forward" not in vars(layer)
+        assert len(layer._forward_hooks) == 1          # the inner block's hook is gone
+        model.backward(np.ones((1, 4)))
+    assert no_hooks(layer)
     assert len(outer["outputs"]) == len(inner["outputs"]) == 1
+    assert len(outer["grads"]) == 1 and inner["grads"] == []
+    np.testing.assert_array_equal(outer["outputs"][0], inner["outputs"][0])
 
 
 # ----------------------------------------------------------------------------- feature maps
@@ -215,7 +223,7 @@ def test_bad_arguments_get_clear_errors(call, error, match):
     x = np.random.default_rng(11).standard_normal((2, 2, 6, 6))
     with pytest.raises(error, match=match):
         call(model, x)
-    assert all("forward" not in vars(m) for m in model.modules())
+    assert all("forward" not in vars(m) and no_hooks(m) for m in model.modules())
 
 
 def test_segmenter_mask_of_the_wrong_shape_and_no_grad():

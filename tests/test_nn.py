@@ -207,6 +207,7 @@ def test_summary_counts():
     conv_flops = 2 * 4 * 8 * 8 * 1 * 9
     assert f"{conv_flops:,}" in text
     assert int(net[1].num_batches_tracked) == 0 and net.training  # summary changed nothing
+    assert not any(m._forward_hooks for m in net.modules())
 
 
 def test_profile_times_every_layer_and_leaves_the_model_alone():
@@ -231,6 +232,7 @@ def test_profile_times_every_layer_and_leaves_the_model_alone():
     assert not any(m.training for m in net.modules())
     assert net[3].rng.bit_generator.state == gen_state
     assert not {"forward", "backward"} & set(vars(net[0]))  # the copy was hooked, not net
+    assert not any(m._forward_hooks or m._backward_hooks for m in net.modules())
 
 
 def test_profile_without_a_loss_and_bad_arguments():

@@ -14,13 +14,13 @@ so one ``seed`` fixes every batch of every epoch.  ``state_dict()`` saves that g
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .._random import default_rng, rng_state_from_arrays, rng_state_to_arrays
+from .._validate import integer
 
 Transform = Callable[[np.ndarray, Any, np.random.Generator], tuple[np.ndarray, Any]]
 """A transform is called as ``x, y = transform(x, y, rng)`` on one sample (see transforms)."""
@@ -70,6 +70,11 @@ class ArrayDataset:
         elif y.ndim != 1:
             raise ValueError(f"ArrayDataset: y must be labels (N,) or masks (N, H, W); got "
                              f"shape {y.shape}")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            bad = np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1))
+            raise ValueError(f"ArrayDataset: x must be finite; samples {bad[:5].tolist()}"
+                             f"{'...' if len(bad) > 5 else ''} ({len(bad)} in all) hold NaN "
+                             f"or inf")
         self.x = x
         self.y = y
 
@@ -78,6 +83,45 @@ class ArrayDataset:
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, Any]:
         return self.x[i], self.y[i]
+
+
+def _describe(v: Any) -> str:
+    """What arrived, for a message: a type, and the value if it is short."""
+    text = repr(v)
+    return type(v).__name__ + (f" {text}" if len(text) <= 40 else "")
+
+
+def _stack(what: str, items: list, indices, one_kind: bool = False) -> np.ndarray:
+    """``np.stack(items)`` of real numeric arrays of one shape (and, if ``one_kind``, all
+    integer or all float), or a ValueError/TypeError naming the samples that differ:
+    ``what`` reads "<what> <index>", e.g. "the x of sample" 3."""
+    arrays = [np.asarray(v) for v in items]
+    for a, v, i in zip(arrays, items, indices):
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"DataLoader: {what} {i} must be a real number or array (int, "
+                            f"float or bool); got {_describe(v)}"
+                            + (" (map class names to ints first, e.g. "
+                               "names.index(label))" if a.dtype.kind in "USO" else ""))
+    first = arrays[0]
+    for a, i in zip(arrays, indices):
+        if a.shape != first.shape:
+            raise ValueError(f"DataLoader: the samples of a batch must share one shape; "
+                             f"{what} {indices[0]} has shape {first.shape}, {what} {i} "
+                             f"{a.shape} (crop, pad or resize them to one size)")
+        if one_kind and (a.dtype.kind == "f") != (first.dtype.kind == "f"):
+            raise TypeError(f"DataLoader: {what} {indices[0]} is {first.dtype} but {what} {i} "
+                            f"is {a.dtype}; give every sample integer or every sample float "
+                            f"values")
+    return np.stack(arrays)
+
+
+def _pairs(what: str, pairs: list, indices) -> tuple[list, list]:
+    """Split ``[(x, y), ...]`` into xs and ys, checking that each is a pair."""
+    for p, i in zip(pairs, indices):
+        if not isinstance(p, (tuple, list)) or len(p) != 2:
+            raise TypeError(f"DataLoader: {what} {i} must be a pair (x, y); got "
+                            f"{_describe(p)}")
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def _cast_targets(y: np.ndarray) -> np.ndarray:
@@ -136,27 +180,33 @@ class DataLoader:
     def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool = False,
                  drop_last: bool = False, seed: int | np.random.Generator | None = None,
                  transform: Transform | None = None) -> None:
-        if (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
-                or batch_size < 1):
-            raise ValueError(f"DataLoader: batch_size must be a positive int; got "
-                             f"{batch_size!r}")
-        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-            raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__ (e.g. "
-                            f"ArrayDataset(x, y)); got {type(dataset).__name__}")
+        op = "DataLoader"
+        self.batch_size = integer(op, "batch_size", batch_size)
+        if (not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__")
+                or isinstance(dataset, (str, bytes, Mapping))):
+            raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__(i) -> "
+                            f"(x, y) (e.g. ArrayDataset(x, y)); got {type(dataset).__name__}")
         if len(dataset) == 0:
             raise ValueError("DataLoader got an empty dataset (len 0); expected at least one "
                              "sample")
+        for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"DataLoader: {name} must be True or False; got "
+                                f"{_describe(flag)}")
         if transform is not None and not callable(transform):
             raise TypeError(f"DataLoader: transform must be callable as transform(x, y, rng); "
                             f"got {type(transform).__name__}")
+        if not isinstance(dataset, ArrayDataset):  # a list of ints fails here, not mid-epoch
+            _pairs("dataset item", [dataset[0]], [0])  # e.g. "dataset item 0 must be a pair"
         self.dataset = dataset
-        self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.transform = transform
         if seed is None:
             seed = int(default_rng().integers(2**63))
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        if not isinstance(seed, np.random.Generator):
+            seed = np.random.default_rng(integer(op, "seed", seed, 0))
+        self.rng = seed
         self.epoch = 0  # completed epochs
         self._batches_done = 0  # batches yielded in the epoch under way
         self._epoch_start_state: dict | None = None  # rng state when that epoch began
@@ -176,15 +226,19 @@ class DataLoader:
         if isinstance(ds, ArrayDataset):
             xb, yb = ds.x[idx], ds.y[idx]
         else:
-            samples = [ds[int(i)] for i in idx]
-            xb = np.stack([np.asarray(s[0]) for s in samples])
-            yb = np.stack([np.asarray(s[1]) for s in samples])
+            xs, ys = _pairs("dataset item", [ds[int(i)] for i in idx], idx)
+            xb = _stack("the x of sample", xs, idx)
+            yb = _stack("the y of sample", ys, idx, one_kind=True)
         xb = xb.astype(np.float32, copy=False)
         yb = _cast_targets(yb)
         if self.transform is not None:
-            pairs = [self.transform(xb[j], yb[j], self.rng) for j in range(len(idx))]
-            xb = np.stack([p[0] for p in pairs]).astype(np.float32, copy=False)
-            yb = _cast_targets(np.stack([np.asarray(p[1]) for p in pairs]))
+            xs, ys = _pairs("what the transform returned for sample",
+                            [self.transform(xb[j], yb[j], self.rng) for j in range(len(idx))],
+                            idx)
+            xb = _stack("the x the transform returned for sample", xs, idx)
+            xb = xb.astype(np.float32, copy=False)
+            yb = _cast_targets(_stack("the y the transform returned for sample", ys, idx,
+                                      one_kind=True))
         return np.ascontiguousarray(xb), np.ascontiguousarray(yb)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -235,20 +289,43 @@ class DataLoader:
         state["batches_done"] = np.array(self._batches_done if mid_epoch else 0, dtype=np.int64)
         return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict()``; the next iteration continues where it was taken."""
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()``; the next iteration continues where it was taken.
+
+        Everything is checked before anything changes: on any error the loader is left as
+        it was.
+        """
+        op = "DataLoader.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{op}: expected a dict from DataLoader.state_dict(); got "
+                            f"{type(state).__name__}")
         missing = {"epoch", "batches_done", "rng.bit_generator"} - set(state)
         if missing:
-            raise ValueError(f"DataLoader.load_state_dict: expected a dict from "
-                             f"DataLoader.state_dict(); missing keys {sorted(missing)}")
-        rng_state = _decode_rng(state)
-        name = rng_state["bit_generator"]
-        if name != type(self.rng.bit_generator).__name__:
-            raise ValueError(f"DataLoader.load_state_dict: the state is for a {name} "
-                             f"generator; this loader uses "
-                             f"{type(self.rng.bit_generator).__name__}")
+            raise ValueError(f"{op}: expected a dict from DataLoader.state_dict(); missing "
+                             f"keys {sorted(missing)}")
+        counts = {}
+        for key, limit in (("epoch", None), ("batches_done", max(len(self) - 1, 0))):
+            v = state[key]
+            v = v.item() if isinstance(v, np.ndarray) and v.shape == () else v
+            counts[key] = integer(op, key, v, 0, limit)
+        expected = type(self.rng.bit_generator)
+        try:
+            for key, v in state.items():  # ints are decimal strings, MT19937's key an array
+                kind = np.asarray(v).dtype.kind
+                if (key.startswith("rng.") and key != "rng.bit_generator"
+                        and not (kind in "iu" or (kind == "U" and str(v).isdigit()))):
+                    raise ValueError(f"{key} must hold an integer; got {_describe(v)}")
+            rng_state = _decode_rng(state)
+            name = rng_state["bit_generator"]
+            if name != expected.__name__:
+                raise ValueError(f"the state is for a {name} generator; this loader uses "
+                                 f"{expected.__name__}")
+            expected().state = rng_state  # a scratch generator refuses a damaged state
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"{op}: the generator state 'rng.*' is not one that "
+                             f"DataLoader.state_dict() wrote ({e})") from None
         self.rng.bit_generator.state = rng_state
-        self.epoch = int(state["epoch"])
-        self._skip = int(state["batches_done"])
+        self.epoch = counts["epoch"]
+        self._skip = counts["batches_done"]
         self._batches_done = 0
         self._epoch_start_state = None

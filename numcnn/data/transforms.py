@@ -14,18 +14,33 @@ without mixing them.  Transforms return new arrays or views and never write into
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .._validate import integer, real
+
+
+def _generator(op: str, rng: Any) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{op}: rng must be a numpy.random.Generator (the DataLoader passes "
+                        f"its own); got {type(rng).__name__}")
+    return rng
+
 
 def _is_mask(x: np.ndarray, y: Any, op: str) -> bool:
     """True if ``y`` is a mask of ``x`` (H, W); False for a scalar label; error otherwise."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: expected an image x as a real numpy array (C, H, W); got "
+                        f"{type(x).__name__}" + (f" of dtype {x.dtype}"
+                                                 if isinstance(x, np.ndarray) else ""))
     if x.ndim != 3:
         raise ValueError(f"{op}: expected an image of shape (C, H, W); got shape {x.shape}")
     y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: expected a target y that is a number (a class label) or a "
+                        f"mask array; got {type(y).__name__} of dtype {y.dtype}")
     if y.ndim == 0:
         return False
     if y.shape != x.shape[1:]:
@@ -38,6 +53,9 @@ class Compose:
     """Apply transforms in order: ``Compose([RandomCrop(32), RandomHorizontalFlip()])``."""
 
     def __init__(self, transforms: Sequence) -> None:
+        if not isinstance(transforms, (list, tuple)):
+            raise TypeError(f"Compose: expected a list of transforms, e.g. Compose([t1, t2]); "
+                            f"got {type(transforms).__name__}")
         for t in transforms:
             if not callable(t):
                 raise TypeError(f"Compose: every transform must be callable as t(x, y, rng); "
@@ -63,16 +81,34 @@ class Normalize:
     """
 
     def __init__(self, mean, std) -> None:
-        self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float32))
-        self.std = np.atleast_1d(np.asarray(std, dtype=np.float32))
-        if self.mean.ndim != 1 or self.std.ndim != 1:
-            raise ValueError(f"Normalize: mean and std must be scalars or 1-D per-channel "
-                             f"sequences; got shapes {self.mean.shape} and {self.std.shape}")
+        self.mean, self.std = self._stat("mean", mean), self._stat("std", std)
         if not np.all(self.std > 0):
-            raise ValueError(f"Normalize: std must be > 0 in every channel; got {self.std}")
+            raise ValueError(f"Normalize: std must be > 0 in every channel; got "
+                             f"{self.std.tolist()}")
+        if len(self.mean) != len(self.std) and 1 not in (len(self.mean), len(self.std)):
+            raise ValueError(f"Normalize: mean and std must have one value per channel (or "
+                             f"one for all); got {len(self.mean)} and {len(self.std)} values")
+
+    @staticmethod
+    def _stat(name: str, v) -> np.ndarray:
+        """A scalar or a sequence of per-channel values, as a finite float32 (C,) array."""
+        a = np.asarray(v)
+        if a.dtype.kind not in "biuf" or a.ndim > 1 or a.size == 0:
+            error = ValueError if a.dtype.kind in "biuf" else TypeError
+            raise error(f"Normalize: {name} must be a number or a non-empty sequence of "
+                        f"per-channel numbers; got {v!r}")
+        a = np.atleast_1d(a.astype(np.float32))
+        if not np.isfinite(a).all():
+            raise ValueError(f"Normalize: {name} must be finite in every channel; got "
+                             f"{a.tolist()}")
+        return a
 
     def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator | None = None):
         _is_mask(x, y, "Normalize")
+        if x.dtype.kind != "f":
+            raise TypeError(f"Normalize: expected a floating-point image (the DataLoader "
+                            f"gives float32); got dtype {x.dtype} (convert with "
+                            f"x.astype(np.float32))")
         c = x.shape[0]
         for name, v in (("mean", self.mean), ("std", self.std)):
             if len(v) not in (1, c):
@@ -90,12 +126,11 @@ class _RandomFlip:
     name = ""
 
     def __init__(self, p: float = 0.5) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"{self.name}: p must be a probability in [0, 1]; got {p!r}")
-        self.p = float(p)
+        self.p = real(self.name, "p", p, 0.0, 1.0)
 
     def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator):
         mask = _is_mask(x, y, self.name)
+        rng = _generator(self.name, rng)
         # One draw per sample whatever p is, so changing p does not shift later draws.
         if rng.random() < self.p:
             x = np.flip(x, axis=self.axis)
@@ -129,6 +164,7 @@ class RandomRotate90:
 
     def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator):
         mask = _is_mask(x, y, "RandomRotate90")
+        rng = _generator("RandomRotate90", rng)
         if x.shape[1] != x.shape[2]:
             raise ValueError(f"RandomRotate90: expected a square image (H == W) so that a "
                              f"batch keeps one shape; got shape {x.shape}")
@@ -156,22 +192,26 @@ class RandomCrop:
                  fill: float = 0.0, mask_fill: int = -100) -> None:
         self.size = self._pair("size", size, 1)
         self.padding = self._pair("padding", padding, 0)
-        self.fill, self.mask_fill = fill, int(mask_fill)
+        self.fill = real("RandomCrop", "fill", fill)
+        self.mask_fill = integer("RandomCrop", "mask_fill", mask_fill, None)
 
     @staticmethod
     def _pair(name: str, v, minimum: int) -> tuple[int, int]:
-        if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-            v = (int(v), int(v))
-        if (not isinstance(v, (tuple, list)) or len(v) != 2
-                or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
-                           and s >= minimum for s in v)):
-            what = "positive" if minimum else "non-negative"
+        """An int or a pair (h, w) of ints >= ``minimum``."""
+        pair = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+        what = "positive" if minimum else "non-negative"
+        if len(pair) != 2:
             raise ValueError(f"RandomCrop: {name} must be a {what} int or a pair (h, w) of "
                              f"{what} ints; got {v!r}")
-        return int(v[0]), int(v[1])
+        try:
+            return tuple(integer("RandomCrop", name, s, minimum) for s in pair)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"RandomCrop: {name} must be a {what} int or a pair (h, w) of "
+                          f"{what} ints; got {v!r}") from None
 
     def __call__(self, x: np.ndarray, y: Any, rng: np.random.Generator):
         mask = _is_mask(x, y, "RandomCrop")
+        rng = _generator("RandomCrop", rng)
         h, w = self.size
         ph, pw = self.padding
         H, W = x.shape[1] + 2 * ph, x.shape[2] + 2 * pw
@@ -212,10 +252,13 @@ def compute_mean_std(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.n
     -------
     mean, std : ndarray, float32, shape (C,)
     """
-    if not isinstance(x, np.ndarray) or x.ndim != 4 or len(x) == 0:
+    op = "compute_mean_std"
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.size == 0:
         shape = getattr(x, "shape", type(x).__name__)
-        raise ValueError(f"compute_mean_std: expected a non-empty array (N, C, H, W); got "
-                         f"{shape}")
+        raise ValueError(f"{op}: expected a non-empty array (N, C, H, W); got {shape}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: expected a real array (N, C, H, W); got dtype {x.dtype}")
+    chunk = integer(op, "chunk", chunk)
     # Shift by a first guess of the mean so that E[(x-s)^2] - E[x-s]^2 does not cancel.
     shift = x[:1].mean(axis=(0, 2, 3), dtype=np.float64)[:, None, None]
     s1 = np.zeros(x.shape[1])
@@ -224,7 +267,17 @@ def compute_mean_std(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.n
         d = x[i:i + chunk].astype(np.float64) - shift
         s1 += d.sum(axis=(0, 2, 3))
         s2 += np.square(d).sum(axis=(0, 2, 3))
+    if not (np.isfinite(s1).all() and np.isfinite(s2).all()):
+        bad = int(sum(np.count_nonzero(~np.isfinite(x[i:i + chunk]))
+                      for i in range(0, len(x), chunk)))
+        raise ValueError(f"{op}: x must be finite; it holds {bad} NaN or inf values" if bad
+                         else f"{op}: the sums overflowed float64 (values of magnitude up "
+                              f"to {np.abs(x).max():.3g}); rescale x first")
     count = x.shape[0] * x.shape[2] * x.shape[3]
     m = s1 / count
     var = np.maximum(s2 / count - m * m, 0.0)
-    return (m + shift[:, 0, 0]).astype(np.float32), np.sqrt(var).astype(np.float32)
+    mean, std = m + shift[:, 0, 0], np.sqrt(var)
+    if max(np.abs(mean).max(), std.max()) > np.finfo(np.float32).max:
+        raise ValueError(f"{op}: the mean or standard deviation ({mean.tolist()}, "
+                         f"{std.tolist()}) exceeds float32's range; rescale x first")
+    return mean.astype(np.float32), std.astype(np.float32)

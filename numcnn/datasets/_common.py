@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .._validate import integer, real
+
 INSTALL_HINT = "pip install 'numcnn[data]'"
+MAX_BYTES = 2 ** 30  # what a generated data set may take: far beyond any teaching size
+MAX_OBJECTS = 100  # shapes or digits per image: more never fit at the smallest sizes
 
 
 def check_int(op: str, name: str, v, minimum: int) -> int:
-    """``v`` must be an int >= ``minimum``; return it as a Python int."""
-    if not isinstance(v, numbers.Integral) or isinstance(v, bool):
-        raise TypeError(f"{op}: {name} must be an int; got {type(v).__name__} {v!r}")
-    if v < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}; got {v}")
-    return int(v)
+    """``numcnn._validate.integer`` (kept for nuclei.py; new code calls that directly)."""
+    return integer(op, name, v, minimum)
 
 
 def check_fraction(op: str, name: str, v) -> float:
-    """``v`` must be a number strictly between 0 and 1."""
-    if not isinstance(v, numbers.Real) or not 0.0 < float(v) < 1.0:
-        raise ValueError(f"{op}: {name} must be a fraction strictly between 0 and 1; got {v!r}")
-    return float(v)
+    """``v`` must be a finite number strictly between 0 and 1."""
+    return real(op, name, v, 0.0, 1.0, min_open=True, max_open=True)
+
+
+def check_seed(op: str, seed) -> int:
+    """A seed is a non-negative int (what ``numpy.random.default_rng`` takes)."""
+    return integer(op, "seed", seed, 0)
+
+
+def check_size(op: str, n: int, size: int) -> None:
+    """Refuse ``n`` float32 images and int64 masks of ``size`` x ``size`` that would take
+    more than ``MAX_BYTES``, before allocating them."""
+    nbytes = n * size * size * (4 + 8)
+    if nbytes > MAX_BYTES:
+        raise ValueError(f"{op}: n={n} images of {size}x{size} would take "
+                         f"{nbytes / 2**30:.1f} GiB, more than the {MAX_BYTES / 2**30:.0f} GiB "
+                         f"a generated data set may take; ask for fewer or smaller images")
 
 
 def place_boxes(rng: np.random.Generator, canvas: int, sizes: list[int],

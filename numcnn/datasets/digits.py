@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._common import INSTALL_HINT, check_fraction
+from ._common import INSTALL_HINT, check_fraction, check_seed
 
 SPLITS = ("train", "test", "all")
 
@@ -65,14 +65,20 @@ def load_digits(split: str = "all", test_fraction: float = 0.2,
     ImportError
         If scikit-learn is not installed (``pip install 'numcnn[data]'``).
     """
+    op = "load_digits"
     if split not in SPLITS:
-        raise ValueError(f"load_digits: split must be one of {SPLITS}; got {split!r}")
-    test_fraction = check_fraction("load_digits", "test_fraction", test_fraction)
+        raise ValueError(f"{op}: split must be one of {SPLITS}; got {split!r}")
+    test_fraction = check_fraction(op, "test_fraction", test_fraction)
+    seed = check_seed(op, seed)
     images, labels = _raw_digits()
     if split == "all":
         idx = np.arange(len(labels))
     else:
         train_idx, test_idx = split_indices(labels, test_fraction, seed)
         idx = train_idx if split == "train" else test_idx
+        if len(idx) == 0:
+            raise ValueError(f"{op}: test_fraction={test_fraction} leaves the {split} split "
+                             f"empty (each class has about {len(labels) // 10} images); use "
+                             f"a fraction nearer 0.5")
     x = (images[idx] / 16.0).astype(np.float32)[:, None]
     return x, labels[idx].copy()

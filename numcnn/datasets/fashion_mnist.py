@@ -8,6 +8,7 @@ gzip-compressed).
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -44,6 +45,10 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
         On a bad magic number, unknown type code, or a length that does not match the
         header (truncated or corrupt file).
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"parse_idx: data must be the bytes of an IDX file; got "
+                        f"{type(data).__name__}")
+    data = bytes(data)
     if len(data) < 4:
         raise ValueError(f"{name}: not an IDX file: {len(data)} bytes, shorter than the "
                          f"4-byte magic number")
@@ -58,7 +63,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
                          f"{len(data)}")
     shape = tuple(int(v) for v in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[code])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "corrupt (trailing bytes)"
         raise ValueError(f"{name}: {what} IDX file: header says shape {shape} of {dtype}, "
@@ -69,7 +74,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed (detected from its first bytes)."""
-    path = Path(path)
+    path = _path("read_idx", "path", path)
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzip magic
         try:
@@ -79,8 +84,20 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return parse_idx(raw, name=str(path))
 
 
+def _path(op: str, name: str, p) -> Path:
+    if not isinstance(p, (str, os.PathLike)):
+        raise TypeError(f"{op}: {name} must be a path (str or os.PathLike); got "
+                        f"{type(p).__name__}")
+    return Path(p)
+
+
 def _search_dirs(root: str | os.PathLike | None) -> list[Path]:
-    dirs = [Path(root)] if root is not None else []
+    if root is not None:
+        root = _path("load_fashion_mnist", "root", root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"load_fashion_mnist: root {str(root)!r} is not a folder; "
+                                    f"give the folder that holds the four IDX files")
+    dirs = [root] if root is not None else []
     return dirs + [d for d in SYSTEM_DIRS if d not in dirs]
 
 

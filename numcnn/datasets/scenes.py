@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_fraction, check_int, place_boxes
+from .._validate import integer
+from ._common import MAX_OBJECTS, check_fraction, check_seed, check_size, place_boxes
 from .digits import load_digits
 
 
@@ -29,7 +30,8 @@ def load_digit_scenes(n: int, size: int = 64, seed: int = 0, scale: int = 3,
     scale : int
         Each 8x8 digit is enlarged ``scale`` times by pixel repetition (no interpolation).
     max_digits : int
-        At most this many digits per canvas (fewer if they do not fit without overlap).
+        At most this many digits per canvas (fewer if they do not fit without overlap);
+        at most 100.
     threshold : float
         A pixel of a digit is a stroke (labelled) where its intensity is above this.
     split : {"all", "train", "test"}
@@ -40,13 +42,19 @@ def load_digit_scenes(n: int, size: int = 64, seed: int = 0, scale: int = 3,
     -------
     x : ndarray, float32, shape (n, 1, size, size), values in [0, 1]
     y : ndarray, int64, shape (n, size, size); 0 background, 1 + digit class on strokes
+
+    Both together may take at most 1 GiB (about 20 000 canvases of 64 x 64).
     """
     op = "load_digit_scenes"
-    n = check_int(op, "n", n, 1)
-    scale = check_int(op, "scale", scale, 1)
-    size = check_int(op, "size", size, 8 * scale)
-    max_digits = check_int(op, "max_digits", max_digits, 1)
+    n = integer(op, "n", n)
+    scale = integer(op, "scale", scale)
+    size = integer(op, "size", size, 8 * scale)
+    max_digits = integer(op, "max_digits", max_digits, 1, MAX_OBJECTS)
     threshold = check_fraction(op, "threshold", threshold)
+    seed = check_seed(op, seed)
+    check_size(op, n, size)
+    if split not in ("all", "train", "test"):
+        raise ValueError(f"{op}: split must be one of ('all', 'train', 'test'); got {split!r}")
     digits, labels = load_digits(split=split)
     side = 8 * scale
     big = digits[:, 0].repeat(scale, axis=1).repeat(scale, axis=2)  # (M, side, side)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_int, place_boxes
+from .._validate import integer, real
+from ._common import MAX_OBJECTS, check_seed, check_size, place_boxes
 
 CLASSES = ("background", "circle", "square", "triangle")
 
@@ -41,6 +42,7 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, max_shapes: int = 3,
     seed : int
         Same seed, same images.
     max_shapes : int
+        At most this many shapes per image (fewer if they do not fit); at most 100.
     noise : float
         Standard deviation of the additive noise (>= 0).
 
@@ -48,13 +50,16 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, max_shapes: int = 3,
     -------
     x : ndarray, float32, shape (n, 1, size, size)
     y : ndarray, int64, shape (n, size, size); 0 background, 1 circle, 2 square, 3 triangle
+
+    Both together may take at most 1 GiB (about 87 000 images of 32 x 32).
     """
     op = "make_shapes"
-    n = check_int(op, "n", n, 1)
-    size = check_int(op, "size", size, 16)
-    max_shapes = check_int(op, "max_shapes", max_shapes, 1)
-    if not noise >= 0:
-        raise ValueError(f"{op}: noise must be >= 0; got {noise!r}")
+    n = integer(op, "n", n)
+    size = integer(op, "size", size, 16)
+    max_shapes = integer(op, "max_shapes", max_shapes, 1, MAX_OBJECTS)
+    noise = real(op, "noise", noise, 0.0)
+    seed = check_seed(op, seed)
+    check_size(op, n, size)
     rng = np.random.default_rng(seed)
     x = np.zeros((n, size, size), dtype=np.float32)
     y = np.zeros((n, size, size), dtype=np.int64)

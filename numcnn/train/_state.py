@@ -19,19 +19,9 @@ from typing import Any
 import numpy as np
 
 from .. import _random
+from .._random import find_generators
 from ..io import rng_state_from_arrays, rng_state_to_arrays
 from .history import History
-
-
-def find_generators(model) -> list[tuple[str, np.random.Generator]]:
-    """``(owner, generator)`` for every Generator attribute of every module, in
-    ``named_modules`` order; a generator shared by several modules appears once per owner."""
-    found = []
-    for name, module in model.named_modules():
-        for attr, value in vars(module).items():
-            if isinstance(value, np.random.Generator):
-                found.append((f"{name}:{attr}", value))
-    return found
 
 
 def _unique(gens: Sequence[np.random.Generator]) -> tuple[list[np.random.Generator], list[int]]:

@@ -1,0 +1,7 @@
+"""``python -m numcnn``: the ``numcnn`` command (see ``numcnn.cli``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
