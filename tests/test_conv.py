@@ -44,18 +44,41 @@ def conv2d_terms(x, w, out_shape, groups):
 small = st.integers(1, 9)
 
 
+def pads4(padding, kernel, dilation):
+    """(top, left, bottom, right) for every padding form (PyTorch's "same": d(k-1) in all,
+    the odd one at the bottom / right)."""
+    if padding in ("same", "valid"):
+        total = [d * (k - 1) if padding == "same" else 0 for k, d in zip(kernel, dilation)]
+        return total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2
+    return (*padding, *padding) if len(padding) == 2 else tuple(padding)
+
+
+def padding_forms(draw, stride):
+    """A pair (as before), four sides, or "same" (stride 1) / "valid"."""
+    form = draw(st.sampled_from(["pair", "four", "string"]))
+    if form == "pair":
+        return (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    if form == "four":
+        return tuple(draw(st.integers(0, 2)) for _ in range(4))
+    return draw(st.sampled_from(["same", "valid"] if stride == (1, 1) else ["valid"]))
+
+
 @st.composite
-def conv_case(draw):
+def conv_case(draw, asymmetric=True):
     groups = draw(st.integers(1, 2))
     cg, fg = draw(st.integers(1, 4 // groups)), draw(st.integers(1, 4 // groups))
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     H, W = draw(small), draw(small)
     # stride 1 half the time: backward then takes its other dx path (a flipped-kernel conv)
     stride = (1, 1) if draw(st.booleans()) else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    assume(H + 2 * padding[0] >= dilation[0] * (kh - 1) + 1)
-    assume(W + 2 * padding[1] >= dilation[1] * (kw - 1) + 1)
+    if asymmetric:
+        padding = padding_forms(draw, stride)
+    else:
+        padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    top, left, bottom, right = pads4(padding, (kh, kw), dilation)
+    assume(H + top + bottom >= dilation[0] * (kh - 1) + 1)
+    assume(W + left + right >= dilation[1] * (kw - 1) + 1)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     N = draw(st.integers(1, 3))
     x = rng.standard_normal((N, cg * groups, H, W))
@@ -108,11 +131,13 @@ def conv_t_case(draw):
     H, W = draw(st.integers(1, 6)), draw(st.integers(1, 6))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    padding = padding_forms(draw, (0, 0))  # a pair, four sides or "valid": not "same"
+    padding = (0, 0) if padding == "valid" else padding
+    top, left, bottom, right = pads4(padding, (kh, kw), dilation)
     out_pad = (draw(st.integers(0, max(stride[0], dilation[0]) - 1)),
                draw(st.integers(0, max(stride[1], dilation[1]) - 1)))
-    assume((H - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + out_pad[0] >= 0)
-    assume((W - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + out_pad[1] >= 0)
+    assume((H - 1) * stride[0] - top - bottom + dilation[0] * (kh - 1) + out_pad[0] >= 0)
+    assume((W - 1) * stride[1] - left - right + dilation[1] * (kw - 1) + out_pad[1] >= 0)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     N = draw(st.integers(1, 3))
     x = rng.standard_normal((N, cg * groups, H, W))
@@ -169,7 +194,7 @@ def test_conv_transpose2d_gradcheck(case):
     assert result.ok, str(result)
 
 
-@given(conv_case())
+@given(conv_case(asymmetric=False))
 def test_adjoint_identity(case):
     """<conv(x), y> = <x, conv_transpose(y)> with the same weights and geometry."""
     x, w, _, kw = case
@@ -283,3 +308,97 @@ def test_conv_layers_draw_pytorch_init_from_the_seed():
         layer.reset_parameters(np.random.default_rng(3))
         assert layer.weight is weight  # in place: an optimizer's reference stays valid
         np.testing.assert_allclose(layer.weight.data, w, rtol=1e-6)
+
+
+def _torch_conv(torch, x, w, b, kw, transposed=False):
+    """PyTorch's output and gradients (dx, dw, db) for the upstream gradient ones; four-sided
+    padding by F.pad first (PyTorch takes (left, right, top, bottom)), or for a transposed
+    conv by cropping its output."""
+    tf = torch.nn.functional
+    tx, tw = (torch.from_numpy(a).requires_grad_(True) for a in (x, w))
+    tb = None if b is None else torch.from_numpy(b).requires_grad_(True)
+    kw = dict(kw)
+    pad = kw.pop("padding")
+    if transposed:
+        top, left, bottom, right = pad
+        y = tf.conv_transpose2d(tx, tw, tb, **kw)
+        y = y[:, :, top:y.shape[2] - bottom, left:y.shape[3] - right]
+    elif isinstance(pad, str) or len(pad) == 2:
+        y = tf.conv2d(tx, tw, tb, padding=pad, **kw)
+    else:
+        top, left, bottom, right = pad
+        y = tf.conv2d(tf.pad(tx, (left, right, top, bottom)), tw, tb, **kw)
+    y.backward(torch.ones_like(y))
+    return y.detach().numpy(), [None if t is None else t.grad.numpy() for t in (tx, tw, tb)]
+
+
+@settings(max_examples=15)
+@given(conv_case())
+def test_torch_parity_conv_padding_forms(case):
+    """padding "same" / "valid" / (h, w) / four sides: output and gradients as PyTorch's."""
+    torch = pytest.importorskip("torch")
+    x, w, b = (None if a is None else a.astype(np.float32) for a in case[:3])
+    kw = case[3]
+    out, cache = F.conv2d_forward(x, w, b, **kw)
+    grads = F.conv2d_backward(np.ones_like(out), cache)
+    t_out, t_grads = _torch_conv(torch, x, w, b, kw)
+    np.testing.assert_allclose(out, t_out, rtol=1e-4, atol=1e-4)
+    for g, tg in zip(grads, t_grads):
+        assert (g is None) == (tg is None)
+        if g is not None:
+            np.testing.assert_allclose(g, tg, rtol=1e-4, atol=1e-3)
+
+
+def test_torch_parity_conv_transpose_four_sided_padding():
+    """PyTorch's transposed conv pads symmetrically; four sides = its output cropped."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 5, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    kw = dict(stride=(2, 3), padding=(1, 0, 2, 1), dilation=(1, 2), groups=2)
+    out, cache = F.conv_transpose2d_forward(x, w, b, output_padding=(1, 0), **kw)
+    grads = F.conv_transpose2d_backward(np.ones_like(out), cache)
+    t_out, t_grads = _torch_conv(torch, x, w, b, dict(kw, output_padding=(1, 0)),
+                                 transposed=True)
+    np.testing.assert_allclose(out, t_out, rtol=1e-4, atol=1e-4)
+    for g, tg in zip(grads, t_grads):
+        np.testing.assert_allclose(g, tg, rtol=1e-4, atol=1e-3)
+
+
+def test_same_padding_keeps_the_size_and_puts_the_odd_row_last():
+    """k=4, d=1: 3 rows of padding, 1 above and 2 below (PyTorch's choice)."""
+    x = np.zeros((1, 1, 5, 5))
+    x[0, 0, 0, 0] = 1.0
+    w = np.zeros((1, 1, 4, 4))
+    w[0, 0, 1, 1] = 1.0  # picks x_pad[oh + 1, ow + 1] = x[oh, ow] when top = left = 1
+    out, _ = F.conv2d_forward(x, w, padding="same")
+    assert out.shape == x.shape
+    np.testing.assert_array_equal(out, x)
+    out, _ = F.conv2d_forward(x, w, padding="valid")
+    assert out.shape == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("op, kw, error, msg", [
+    ("conv2d", dict(padding="same", stride=2), ValueError, r"padding='same' needs stride 1"),
+    ("conv2d", dict(padding="full"), ValueError, r'padding must be "same" or "valid"'),
+    ("conv2d", dict(padding=(1, 2, 3)), TypeError, r"padding must be an int, a pair \(h, w\) "
+                                                   r"or four ints \(top, left, bottom, right\)"),
+    ("conv2d", dict(padding=(1, -1, 0, 0)), ValueError, r"padding must be >= 0"),
+    ("conv_transpose2d", dict(padding="same"), ValueError, r"padding must be ints"),
+    ("conv_transpose2d", dict(padding=(3, 0, 3, 0)), ValueError, r"the output would be 0x6"),
+])
+def test_conv_padding_errors(op, kw, error, msg):
+    x = np.zeros((1, 3, 4, 4))
+    w = np.zeros((4, 3, 3, 3) if op == "conv2d" else (3, 2, 3, 3))
+    for fwd in (getattr(F, f"{op}_forward"), getattr(R, f"{op}_forward")):
+        with pytest.raises(error, match=msg):
+            fwd(x, w, **kw)
+
+
+def test_conv_layers_take_every_padding_form():
+    x = np.random.default_rng(0).standard_normal((1, 2, 5, 6)).astype(np.float32)
+    assert nn.Conv2d(2, 3, 4, padding="same", rng=0)(x).shape == (1, 3, 5, 6)
+    assert nn.Conv2d(2, 3, 3, padding=(0, 0, 2, 0), rng=0)(x).shape == (1, 3, 5, 4)
+    with pytest.raises(ValueError, match=r"Conv2d: padding='same' needs stride 1"):
+        nn.Conv2d(2, 3, 3, stride=2, padding="same")

@@ -99,7 +99,7 @@ def _conv_loops(x, w, b, stride, padding, offset):
                                              axes=([1, 2, 3], [1, 2, 3]))
     if b is not None:
         out += b[None, :, None, None]
-    return out, (x, w, b is not None, (s, s), (p, p), (1, 1), 1)
+    return out, (x, w, b is not None, (s, s), (p,) * 4, (1, 1), 1)
 
 
 def test_conv2d_forward_mistakes():
@@ -119,7 +119,7 @@ def test_conv2d_forward_mistakes():
     def padded_on_one_side(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         x = np.pad(x, ((0, 0), (0, 0), (padding, 0), (padding, 0)))
         out, _ = _conv_loops(x, w, b, stride, 0, offset=1)
-        return out, (x, w, b is not None, (stride, stride), (padding, padding), (1, 1), 1)
+        return out, (x, w, b is not None, (stride, stride), (padding,) * 4, (1, 1), 1)
     failing("conv2d_forward", broken("conv2d_forward", conv2d_forward=padded_on_one_side),
             "passes without padding", "on all four sides")
 
@@ -133,7 +133,7 @@ def test_conv2d_forward_mistakes():
 def _window_backward(dout, cache, accumulate=True, crop_at_p=True):
     """conv2d_backward window by window; accumulate=False overwrites where windows overlap,
     crop_at_p=False crops the padded gradient at its top left corner."""
-    x, w, has_bias, (sh, sw), (ph, pw), _, _ = cache
+    x, w, has_bias, (sh, sw), (ph, pw, _, _), _, _ = cache
     H, W = x.shape[2:]
     kh, kw = w.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -327,7 +327,7 @@ def test_conv_transpose2d_backward_mistakes():
         "passes with a batch of one")
 
     def dout_at_the_corner(dout, cache):
-        x, w, has_bias, (sh, sw), (ph, pw), _, _, (Ho, Wo) = cache
+        x, w, has_bias, (sh, sw), (ph, pw, _, _), _, _, (Ho, Wo) = cache
         H, W = x.shape[2:]
         kh, kw = w.shape[2:]
         full = np.zeros((*dout.shape[:2], Ho + 2 * ph, Wo + 2 * pw), dout.dtype)

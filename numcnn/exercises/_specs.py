@@ -340,7 +340,7 @@ def conv_variants(backward: bool) -> list[tuple[dict, str]]:
 
 def _reference_cache(x, w, b, stride, padding):
     """The cache numcnn.reference.conv2d_forward returns (for stride/padding ints)."""
-    return (x, w, b is not None, (stride, stride), (padding, padding), (1, 1), 1)
+    return (x, w, b is not None, (stride, stride), (padding,) * 4, (1, 1), 1)
 
 
 def run_conv_forward(ns, p):
@@ -367,7 +367,7 @@ def run_conv_forward(ns, p):
         if _structure(cache) != _structure(ref):
             rows.append(Row("cache", False, f"is laid out as {_structure(cache)}",
                             ["return the cache numcnn.reference.conv2d_backward reads: "
-                             "(x, w, b is not None, (stride, stride), (padding, padding), "
+                             "(x, w, b is not None, (stride, stride), (padding,) * 4, "
                              "(1, 1), 1), with x and w as they came in"]))
         elif not (np.array_equal(cache[0], before["x"]) and np.array_equal(cache[1],
                                                                           before["w"])):

@@ -40,6 +40,10 @@ from .normalization import (
     dropout_forward,
 )
 from .pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool2d_forward,
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,

@@ -54,14 +54,40 @@ def pair(op: str, name: str, v, minimum: int = 1) -> tuple[int, int]:
     return t
 
 
-def out_size(op: str, size: int, k: int, s: int, p: int, d: int, axis: str) -> int:
-    """floor((size + 2p - d(k-1) - 1) / s) + 1, or a clear error when the kernel does not fit."""
+def padding4(op: str, v) -> tuple[int, int, int, int]:
+    """Zero padding as (top, left, bottom, right): an int (every side), an (h, w) pair
+    (top = bottom = h, left = right = w, as in PyTorch) or four ints in that order (ONNX's
+    ``pads`` for 2-D: the begins of H and W, then their ends), each >= 0."""
+    if isinstance(v, (tuple, list)) and len(v) == 4:
+        if not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v):
+            raise TypeError(f"{op}: padding must be an int, a pair (h, w) or four ints "
+                            f"(top, left, bottom, right); got {v!r}")
+        if min(v) < 0:
+            raise ValueError(f"{op}: padding must be >= 0; got {v!r}")
+        return tuple(int(e) for e in v)
+    if not (isinstance(v, numbers.Integral) or (isinstance(v, (tuple, list)) and len(v) == 2)):
+        raise TypeError(f"{op}: padding must be an int, a pair (h, w) or four ints "
+                        f"(top, left, bottom, right); got {v!r}")
+    ph, pw = pair(op, "padding", v, 0)
+    return ph, pw, ph, pw
+
+
+def out_size(op: str, size: int, k: int, s: int, before: int, after: int, d: int, axis: str,
+             ceil_mode: bool = False) -> int:
+    """floor((size + before + after - d(k-1) - 1) / s) + 1 (ceil with ``ceil_mode``, as in
+    PyTorch: the last window must then start inside the input or its leading padding), or a
+    clear error when the kernel does not fit."""
     span = d * (k - 1) + 1
-    if size + 2 * p < span:
+    padded = size + before + after
+    if padded < span:
+        pads = f"{before} + {after}" if before != after else f"2*{before}"
         raise ValueError(
             f"{op}: the kernel (extent {span} along {axis}, kernel_size={k}, dilation={d}) is "
-            f"larger than the padded input ({size} + 2*{p} = {size + 2 * p})")
-    return (size + 2 * p - span) // s + 1
+            f"larger than the padded input ({size} + {pads} = {padded})")
+    out = (padded - span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + before:
+        out -= 1
+    return out
 
 
 def dout_array(op: str, dout, shape: tuple, dtype) -> np.ndarray:
@@ -74,3 +100,10 @@ def dout_array(op: str, dout, shape: tuple, dtype) -> np.ndarray:
         raise TypeError(f"{op}: dout must have the forward output's dtype {dtype}; "
                         f"got {dout.dtype}")
     return dout
+
+
+def flag(op: str, name: str, v) -> bool:
+    """A bool (NumPy's too), nothing else: ``ceil_mode=1`` or ``"False"`` are errors."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be True or False; got {v!r}")
+    return bool(v)

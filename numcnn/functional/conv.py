@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import kernels
 from .._validate import integer
-from ._validate import dout_array, float_array, out_size, pair, same_dtype
+from ._validate import dout_array, float_array, out_size, padding4, pair, same_dtype
 
 
 def _block_matmul(a: np.ndarray, b: np.ndarray, groups: int, ta: bool = False,
@@ -51,7 +51,7 @@ class ConvWindow(NamedTuple):
     """A convolution's hyper-parameters, validated (``conv_window``)."""
 
     stride: tuple[int, int]
-    padding: tuple[int, int]
+    padding: tuple[int, int, int, int]  # (top, left, bottom, right)
     dilation: tuple[int, int]
     output_padding: tuple[int, int]  # (0, 0) for conv2d
 
@@ -59,10 +59,26 @@ class ConvWindow(NamedTuple):
 def conv_window(op: str, kernel_size, stride, padding, dilation,
                 output_padding=None) -> ConvWindow:
     """Check the hyper-parameters that do not depend on the input (also what the nn layers
-    check when they are built); ``output_padding=None`` means a plain convolution."""
+    check when they are built); ``output_padding=None`` means a plain convolution.
+
+    ``padding`` is an int, an (h, w) pair, (top, left, bottom, right), or, for a plain
+    convolution, PyTorch's "valid" (no padding) or "same" (stride 1 only: d(k-1) in all,
+    the odd one on the bottom / right, so that the output has the input's size).
+    """
     stride = pair(op, "stride", stride)
-    padding = pair(op, "padding", padding, 0)
     dilation = pair(op, "dilation", dilation)
+    if isinstance(padding, str):
+        if output_padding is not None or padding not in ("same", "valid"):
+            what = '"same" or "valid"' if output_padding is None else "ints"
+            raise ValueError(f"{op}: padding must be {what} (as in PyTorch); got {padding!r}")
+        if padding == "same" and stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1 (as in PyTorch); got "
+                             f"stride={stride}")
+        total = [d * (k - 1) if padding == "same" else 0
+                 for k, d in zip(pair(op, "kernel_size", kernel_size), dilation)]
+        padding = (total[0] // 2, total[1] // 2, total[0] - total[0] // 2,
+                   total[1] - total[1] // 2)
+    padding = padding4(op, padding)
     if output_padding is None:
         return ConvWindow(stride, padding, dilation, (0, 0))
     output_padding = pair(op, "output_padding", output_padding, 0)
@@ -80,7 +96,7 @@ class ConvArguments(NamedTuple):
     w: np.ndarray                  # conv: (F, C/g, kh, kw); transposed: (C, F/g, kh, kw)
     b: np.ndarray | None           # (F,) or None
     stride: tuple[int, int]
-    padding: tuple[int, int]
+    padding: tuple[int, int, int, int]  # (top, left, bottom, right)
     dilation: tuple[int, int]
     groups: int
     output_padding: tuple[int, int]  # (0, 0) for conv2d
@@ -122,15 +138,17 @@ def conv_arguments(op: str, x, w, b, stride, padding, dilation, groups,
         raise ValueError(f"{op}: b must have shape ({F},) to match w; got {b.shape}")
     kh, kw = w.shape[2:]
     win = conv_window(op, (kh, kw), stride, padding, dilation, output_padding)
-    (sh, sw), (ph, pw), (dil_h, dil_w) = win.stride, win.padding, win.dilation
+    (sh, sw), (top, left, bottom, right), (dil_h, dil_w) = win.stride, win.padding, win.dilation
     H, W = x.shape[2:]
     if not transposed:
-        Ho, Wo = out_size(op, H, kh, sh, ph, dil_h, "H"), out_size(op, W, kw, sw, pw, dil_w, "W")
+        Ho = out_size(op, H, kh, sh, top, bottom, dil_h, "H")
+        Wo = out_size(op, W, kw, sw, left, right, dil_w, "W")
     else:
-        Ho = (H - 1) * sh - 2 * ph + dil_h * (kh - 1) + win.output_padding[0] + 1
-        Wo = (W - 1) * sw - 2 * pw + dil_w * (kw - 1) + win.output_padding[1] + 1
+        Ho = (H - 1) * sh - top - bottom + dil_h * (kh - 1) + win.output_padding[0] + 1
+        Wo = (W - 1) * sw - left - right + dil_w * (kw - 1) + win.output_padding[1] + 1
         if Ho < 1 or Wo < 1:
-            raise ValueError(f"{op}: the output would be {Ho}x{Wo}; padding {(ph, pw)} is too "
+            pads = win.padding[:2] if win.padding[:2] == win.padding[2:] else win.padding
+            raise ValueError(f"{op}: the output would be {Ho}x{Wo}; padding {pads} is too "
                              f"large for a {H}x{W} input")
     return ConvArguments(x, w, b, *win[:3], groups, win.output_padding, (Ho, Wo))
 
@@ -153,7 +171,9 @@ class ConvGeometry(NamedTuple):
 
 
 def _geometry(a: ConvArguments, out_h: int, out_w: int) -> ConvGeometry:
-    return ConvGeometry(*a.w.shape[2:], *a.stride, *a.padding, *a.dilation, out_h, out_w)
+    """The bottom / right padding is not in the geometry: it only makes the output taller or
+    wider (out_h, out_w), and taps beyond the input read 0 anyway."""
+    return ConvGeometry(*a.w.shape[2:], *a.stride, *a.padding[:2], *a.dilation, out_h, out_w)
 
 
 class ConvCache(NamedTuple):
@@ -182,12 +202,15 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     x : (N, C, H, W) float array
     w : (F, C/groups, kh, kw), same dtype as x
     b : (F,) or None
-    stride, padding, dilation : int or (h, w) pair
+    stride, dilation : int or (h, w) pair
+    padding : int, (h, w), (top, left, bottom, right) (ONNX's ``pads``), or PyTorch's
+        "valid" (0) / "same" (stride 1; d(k-1) in all, the odd row / column at the bottom /
+        right)
     groups : int, dividing C and F
 
     Returns
     -------
-    out : (N, F, Ho, Wo) with Ho = floor((H + 2p_h - d_h(kh-1) - 1) / s_h) + 1
+    out : (N, F, Ho, Wo) with Ho = floor((H + p_top + p_bottom - d_h(kh-1) - 1) / s_h) + 1
     cache : a :class:`ConvCache`, what :func:`conv2d_backward` needs
     """
     a = conv_arguments("conv2d", x, w, b, stride, padding, dilation, groups)
@@ -325,11 +348,13 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     x : (N, C, H, W)
     w : (C, F/groups, kh, kw)  (PyTorch's layout for ConvTranspose2d)
     b : (F,) or None
+    padding : int, (h, w) or (top, left, bottom, right): rows / columns cropped off each side
     output_padding : int or pair, < max(stride, dilation); extra rows/cols at the bottom/right
 
     Returns
     -------
-    out : (N, F, Ho, Wo) with Ho = (H - 1)*s_h - 2p_h + d_h(kh - 1) + output_padding_h + 1
+    out : (N, F, Ho, Wo) with
+        Ho = (H - 1)*s_h - p_top - p_bottom + d_h(kh - 1) + output_padding_h + 1
     cache : a :class:`ConvTransposeCache`
     """
     a = conv_arguments("conv_transpose2d", x, w, b, stride, padding, dilation, groups,

@@ -8,5 +8,5 @@ from .loss import CrossEntropyLoss, DiceCELoss, DiceLoss
 from .module import Module, is_grad_enabled, no_grad
 from .normalization import BatchNorm1d, BatchNorm2d, Dropout
 from .parameter import Parameter
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .segmentation import Concat, Upsample

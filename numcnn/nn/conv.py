@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import functional as F
 from .._validate import integer
-from ..functional._validate import pair
+from ..functional._validate import flag, pair
 from ..functional.conv import conv_window
 from ._weights import _WeightBias
 from .parameter import Parameter
@@ -41,8 +41,7 @@ class _ConvNd(_WeightBias):
                              f"({out_channels}) must be divisible by groups ({groups})")
         self.kernel_size = kh, kw = pair(op, "kernel_size", kernel_size)
         conv_window(op, self.kernel_size, stride, padding, dilation, output_padding)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"{op}: bias must be True or False; got {bias!r}")
+        flag(op, "bias", bias)
         self.stride, self.padding, self.dilation = stride, padding, dilation
         transposed = output_padding is not None
         if transposed:

@@ -10,4 +10,13 @@ from .conv import (
     conv_transpose2d_backward,
     conv_transpose2d_forward,
 )
-from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from .pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool2d_forward,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)

@@ -9,7 +9,7 @@ import numpy as np
 
 
 def conv2d_backward(dout, cache):
-    x, w, has_bias, (sh, sw), (ph, pw), dilation, groups = cache
+    x, w, has_bias, (sh, sw), (ph, pw, _, _), dilation, groups = cache  # pads: top, left, ...
     if dilation != (1, 1) or groups != 1:
         raise NotImplementedError("only dilation=1 and groups=1")
     N, C, H, W = x.shape

@@ -21,4 +21,4 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
                     out[n, f, oh, ow] = np.sum(window * w[f])
             if b is not None:
                 out[n, f] += b[f]
-    return out, (x, w, b is not None, (s, s), (p, p), (1, 1), 1)
+    return out, (x, w, b is not None, (s, s), (p,) * 4, (1, 1), 1)

@@ -28,11 +28,12 @@ def conv2d_backward(dout, cache):
     """dout (N, F, Ho, Wo): dL/dy.
 
     cache: what numcnn.reference.conv2d_forward returned,
-        (x, w, has_bias, (s_h, s_w), (p_h, p_w), (d_h, d_w), groups)
+        (x, w, has_bias, (s_h, s_w), (p_top, p_left, p_bottom, p_right), (d_h, d_w),
+         groups)
     with x (N, C, H, W) and w (F, C, kh, kw); you may assume dilation (1, 1), groups 1.
 
     Returns (dx, dw, db): dx (N, C, H, W), dw (F, C, kh, kw), db (F,) or None when
     has_bias is False; dout's dtype (float32 in, float32 out).  Do not modify dout.
     """
-    x, w, has_bias, (sh, sw), (ph, pw), dilation, groups = cache
+    x, w, has_bias, (sh, sw), (ph, pw, _, _), dilation, groups = cache  # pads: top, left, ...
     raise NotImplementedError("conv2d_backward: write it")

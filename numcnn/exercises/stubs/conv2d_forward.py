@@ -21,7 +21,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 
     Returns (out, cache):
       out (N, F, Ho, Wo), x's dtype;
-      cache = (x, w, b is not None, (stride, stride), (padding, padding), (1, 1), 1), the
+      cache = (x, w, b is not None, (stride, stride), (padding,) * 4, (1, 1), 1), the
       cache numcnn.reference.conv2d_backward reads, so that the reference's backward can
       train with your forward.
     """

@@ -28,12 +28,13 @@ def conv_transpose2d_backward(dout, cache):
     """dout (N, F, Ho, Wo): dL/dy.
 
     cache: what numcnn.reference.conv_transpose2d_forward returned,
-        (x, w, has_bias, (s_h, s_w), (p_h, p_w), (d_h, d_w), groups, (Ho, Wo))
+        (x, w, has_bias, (s_h, s_w), (p_top, p_left, p_bottom, p_right), (d_h, d_w),
+         groups, (Ho, Wo))
     with x (N, C, H, W) and w (C, F, kh, kw) (PyTorch's layout for ConvTranspose2d); you
     may assume dilation (1, 1) and groups 1.
 
     Returns (dx, dw, db): x's and w's shapes, db (F,) or None when has_bias is False;
     dout's dtype.  Do not modify dout.
     """
-    x, w, has_bias, (sh, sw), (ph, pw), dilation, groups, (Ho, Wo) = cache
+    x, w, has_bias, (sh, sw), (ph, pw, _, _), dilation, groups, (Ho, Wo) = cache
     raise NotImplementedError("conv_transpose2d_backward: write it")
