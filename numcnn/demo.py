@@ -41,6 +41,7 @@ from .models import UNet
 from .predict import otsu_watershed, probs_to_instances, sliding_window
 
 EPOCHS = 80                 # of the 3-class U-Net
+BASELINE_EPOCHS = 40        # of the 2-class U-Net (the former demo's recipe)
 BOUNDARY_WIDTH = 2          # pixels of the boundary class (instances_to_target)
 BOUNDARY_WEIGHT = 3.0       # cross-entropy weight of the boundary class (background, interior: 1)
 INTERIOR_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)   # tried on the training rows
@@ -77,27 +78,74 @@ def train_unet(x: np.ndarray, y: np.ndarray, num_classes: int, epochs: int,
     return model, history
 
 
-def score_instances(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """AP@0.5, F1, PQ, DSB score, AJI and foreground IoU of one label image against the
-    truth (both (H, W) int), as plain floats, plus the counts."""
+def score_instances(pred: np.ndarray, target: np.ndarray,
+                    bands: list[slice] | None = None) -> dict[str, float]:
+    """AP@0.5, F1, PQ, DSB score, AJI and foreground IoU of a label image against the truth
+    (both (H, W) int), plus the counts; with ``bands`` (row slices), on those rows only,
+    each band matched on its own and the counts pooled (``metrics.InstanceMetrics``)."""
     m = metrics.InstanceMetrics()
-    m.update(pred, target)
+    inter = union = 0
+    for rows in bands or [slice(None)]:
+        m.update(pred[rows], target[rows])
+        fg_p, fg_t = pred[rows] > 0, target[rows] > 0
+        inter += np.count_nonzero(fg_p & fg_t)
+        union += np.count_nonzero(fg_p | fg_t)
     r = m.compute()
-    fg_p, fg_t = pred > 0, target > 0
-    union = np.count_nonzero(fg_p | fg_t)
     return {"ap": r["ap"], "f1": r["f1"], "pq": r["pq"], "dsb": r["dsb"], "aji": r["aji"],
-            "fg_iou": np.count_nonzero(fg_p & fg_t) / union if union else 0.0,
-            "tp": r["tp"], "fp": r["fp"], "fn": r["fn"], "n_true": r["n_true"],
-            "n_pred": r["n_pred"]}
+            "fg_iou": inter / union if union else 0.0, "tp": r["tp"], "fp": r["fp"],
+            "fn": r["fn"], "n_true": r["n_true"], "n_pred": r["n_pred"]}
 
 
-def choose_interior_threshold(probs: np.ndarray, target: np.ndarray) -> float:
+def choose_interior_threshold(probs: np.ndarray, target: np.ndarray,
+                              bands: list[slice]) -> float:
     """The threshold of ``INTERIOR_THRESHOLDS`` with the best AP@0.5 (then DSB) of
-    ``probs_to_instances`` on these rows (pass the training rows: never the validation)."""
+    ``probs_to_instances(probs, t)`` on the rows ``bands`` (the training rows: never the
+    validation)."""
     def key(t):
-        s = score_instances(probs_to_instances(probs, t), target)
+        s = score_instances(probs_to_instances(probs, t), target, bands)
         return s["ap"], s["dsb"]
     return max(INTERIOR_THRESHOLDS, key=key)
+
+
+def training_bands(ds) -> list[slice]:
+    """The rows of ``ds.image`` outside its validation band, as one or two slices."""
+    H = ds.image.shape[0]
+    return [s for s in (slice(0, ds.val_start), slice(ds.val_stop, H)) if s.stop > s.start]
+
+
+def compare(ds, epochs: int, baseline_epochs: int, n_tiles: int | None = None,
+            checkpoint_dir: str | None = None, quiet: bool = True, **recipe) -> dict:
+    """Train the 3-class U-Net (and the 2-class baseline) on ``ds``'s training tiles (a
+    ``load_nuclei(target="3class")`` split; the first ``n_tiles`` only, if given), segment
+    the whole image, and score every method of ``METHODS`` on the validation rows.
+
+    Returns a dict: ``scores`` (method -> ``score_instances``), ``labels`` (method -> (H, W)
+    int32 label image of the whole image), ``probs`` (3, H, W), ``model``, ``history`` and
+    ``threshold`` (the interior threshold, chosen on the training rows) and
+    ``train_seconds`` (of the 3-class U-Net)."""
+    x, y = ds.x_train[:n_tiles], ds.y_train[:n_tiles]
+    val = [slice(ds.val_start, ds.val_stop)]
+    bands = training_bands(ds)
+    t0 = time.perf_counter()
+    model, history = train_unet(x, y, 3, epochs, val=(ds.x_val, ds.y_val),
+                                checkpoint_dir=checkpoint_dir, quiet=quiet, **recipe)
+    train_seconds = time.perf_counter() - t0
+    _, probs = sliding_window(model, ds.image, tile=ds.tile, overlap=ds.tile // 4)
+    threshold = choose_interior_threshold(probs, ds.instances, bands)
+    labels = {METHODS[0]: probs_to_instances(probs, threshold)}
+
+    # baselines on the same rows: the foreground alone, and no learning at all
+    model2, _ = train_unet(x, (y > 0).astype(np.int64), 2, baseline_epochs, **recipe)
+    labels[METHODS[1]] = probs_to_instances(sliding_window(model2, ds.image, tile=ds.tile,
+                                                           overlap=ds.tile // 4)[1])
+    from skimage.filters import gaussian, threshold_otsu
+
+    smooth = gaussian(ds.image, 1.0, preserve_range=True)
+    otsu = threshold_otsu(np.concatenate([smooth[b].ravel() for b in bands]))
+    labels[METHODS[2]] = otsu_watershed(ds.image, threshold=otsu)
+    scores = {name: score_instances(lab, ds.instances, val) for name, lab in labels.items()}
+    return {"scores": scores, "labels": labels, "probs": probs, "model": model,
+            "history": history, "threshold": threshold, "train_seconds": train_seconds}
 
 
 def comparison_table(scores: dict[str, dict], title: str) -> str:
@@ -113,55 +161,32 @@ def comparison_table(scores: dict[str, dict], title: str) -> str:
 
 def run(out: str = "runs/demo", epochs: int = EPOCHS, base_channels: int = 16, depth: int = 3,
         batch_size: int = 8, lr: float = 3e-3, seed: int = 0, quick: bool = False,
-        quiet: bool = False, baseline_epochs: int = 40) -> dict:
+        quiet: bool = False, baseline_epochs: int = BASELINE_EPOCHS) -> dict:
     """Train, segment, compare, plot; return the metrics written to ``metrics.json``."""
     t_start = time.perf_counter()
     if quick:
         epochs, baseline_epochs, base_channels, depth = 2, 1, 4, 2
     ds = load_nuclei(target="3class", tile=64, boundary_width=BOUNDARY_WIDTH)
-    x_train, y_train = ds.x_train, ds.y_train
-    if quick:
-        x_train, y_train = x_train[:8], y_train[:8]
-    shape = dict(base_channels=base_channels, depth=depth, batch_size=batch_size, lr=lr,
-                 seed=seed)
-    model, history = train_unet(x_train, y_train, 3, epochs, val=(ds.x_val, ds.y_val),
-                                checkpoint_dir=os.path.join(out, "checkpoints"),
-                                quiet=quiet, **shape)
-    t_train = time.perf_counter() - t_start
-
-    # the whole image, window by window; the threshold from the training rows only
-    train_rows, val_rows = slice(0, ds.val_start), slice(ds.val_start, None)
-    _, probs = sliding_window(model, ds.image, tile=64, overlap=16)
-    threshold = choose_interior_threshold(probs[:, train_rows], ds.instances[train_rows])
-    instances = probs_to_instances(probs, threshold)
-    truth = ds.instances[val_rows]
-    scores = {METHODS[0]: score_instances(instances[val_rows], truth)}
-
-    # baselines on the same rows: the foreground alone, and no learning at all
-    binary = (ds.y_train[: len(x_train)] > 0).astype(np.int64)
-    model2, _ = train_unet(x_train, binary, 2, baseline_epochs, **shape)
-    _, probs2 = sliding_window(model2, ds.image, tile=64, overlap=16)
-    scores[METHODS[1]] = score_instances(probs_to_instances(probs2)[val_rows], truth)
-    from skimage.filters import gaussian, threshold_otsu
-
-    otsu = threshold_otsu(gaussian(ds.image[train_rows], 1.0, preserve_range=True))
-    scores[METHODS[2]] = score_instances(otsu_watershed(ds.image, threshold=otsu)[val_rows],
-                                         truth)
+    result = compare(ds, epochs, baseline_epochs, n_tiles=8 if quick else None,
+                     checkpoint_dir=os.path.join(out, "checkpoints"), quiet=quiet,
+                     base_channels=base_channels, depth=depth, batch_size=batch_size, lr=lr,
+                     seed=seed)
     total = time.perf_counter() - t_start
-
-    classes = probs.argmax(axis=0)
+    model, scores, instances = result["model"], result["scores"], result["labels"][METHODS[0]]
+    val_rows = slice(ds.val_start, ds.val_stop)
+    truth = ds.instances[val_rows]
+    classes = result["probs"].argmax(axis=0)
     pixel = metrics.SegmentationMetrics(3)
     pixel.update(classes[None, val_rows], ds.target[None, val_rows])
-    pixel = pixel.compute()
     ours = scores[METHODS[0]]
-    result = {
+    summary = {
         **{f"val_{k}": v for k, v in ours.items()},
         "val_fg_dice": 2 * ours["fg_iou"] / (1 + ours["fg_iou"]),
-        "val_pixel_miou_3class": float(pixel["miou"]),
-        "interior_threshold": threshold,
+        "val_pixel_miou_3class": float(pixel.compute()["miou"]),
+        "interior_threshold": result["threshold"],
         "baselines": {name: s for name, s in scores.items() if name != METHODS[0]},
         "epochs": epochs, "baseline_epochs": baseline_epochs,
-        "train_seconds": round(t_train, 1), "total_seconds": round(total, 1),
+        "train_seconds": round(result["train_seconds"], 1), "total_seconds": round(total, 1),
         "model": f"UNet(1, 3, base_channels={base_channels}, depth={depth})",
         "parameters": int(sum(p.size for p in model.parameters())),
         "boundary_width": BOUNDARY_WIDTH, "boundary_weight": BOUNDARY_WEIGHT,
@@ -178,24 +203,25 @@ def run(out: str = "runs/demo", epochs: int = EPOCHS, base_channels: int = 16, d
                        title=f"Validation rows {ds.val_start}-{ds.val_stop - 1}: "
                              f"AP@0.5 {ours['ap']:.2f}, PQ {ours['pq']:.2f}, "
                              f"DSB {ours['dsb']:.2f}")
-    viz.plot_history(history, os.path.join(out, "learning_curves.png"),
+    viz.plot_history(result["history"], os.path.join(out, "learning_curves.png"),
                      title="3-class U-Net on nuclei: loss")
     viz.plot_segmentation(ds.image[val_rows], ds.target[val_rows], classes[val_rows], 3,
                           os.path.join(out, "validation.png"),
-                          title=f"Validation rows {ds.val_start}-511: background / interior "
-                                f"/ boundary")
+                          title=f"Validation rows {ds.val_start}-{ds.val_stop - 1}: "
+                                f"background / interior / boundary")
     viz.plot_overlay(ds.image, classes, 3, path=os.path.join(out, "prediction.png"),
                      title=f"Predicted interior (red) and boundary (green); below the dashed "
-                           f"line: validation rows {ds.val_start}-511", split_row=ds.val_start)
-    history.to_json(os.path.join(out, "history.json"))
+                           f"line: validation rows {ds.val_start}-{ds.val_stop - 1}",
+                     split_row=ds.val_start)
+    result["history"].to_json(os.path.join(out, "history.json"))
     spec = {"name": "unet", "in_channels": 1, "num_classes": 3,
             "base_channels": base_channels, "depth": depth}
     io.save_checkpoint(os.path.join(out, "model.npz"), model,
                        extra={"model_spec": json.dumps(spec)})  # for `numcnn predict`
     io.atomic_write(os.path.join(out, "metrics.json"),
-                    lambda f: f.write(json.dumps(result, indent=2).encode()))
-    result["table"] = table
-    return result
+                    lambda f: f.write(json.dumps(summary, indent=2).encode()))
+    summary["table"] = table
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.out, epochs=args.epochs, seed=args.seed, quick=args.quick,
                  quiet=args.quiet)
     print(result["table"])
-    print(f"trained {result['epochs']} epochs in {result['train_seconds']:.0f}s, total "
-          f"{result['total_seconds']:.0f}s (both U-Nets and the baselines)")
+    print(f"3-class U-Net {result['epochs']} epochs, 2-class {result['baseline_epochs']}; "
+          f"{result['total_seconds']:.0f}s for both U-Nets and the baselines")
     print(f"instances.npy, figures, comparison.md and metrics.json in {args.out}/")
     return 0
 
