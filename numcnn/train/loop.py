@@ -25,16 +25,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..functional._validate import flag
 from ..io import read_checkpoint, save_checkpoint
 from ..nn.module import no_grad
 from . import _state
-from .callbacks import as_callbacks, improved, monitored_value
+from .callbacks import EarlyStopping, as_callbacks, improved, monitored_value
 from .history import History, is_scalar
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; ``epoch`` and ``step`` are 1-based (step 0: the
-    validation loss at the end of the epoch)."""
+    """The loss or the weights became NaN or infinite; ``epoch`` and ``step`` are 1-based
+    (step 0: at the end of the epoch, the validation loss or the weights)."""
 
     def __init__(self, message: str, epoch: int, step: int, loss: float) -> None:
         super().__init__(message)
@@ -145,6 +146,53 @@ def _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler) -> None:
         raise TypeError(f"fit: scheduler must have step(); got {type(scheduler).__name__}")
 
 
+def _check_monitor(op: str, monitor, metrics, val_loader, train_metrics) -> None:
+    """Refuse, before any training, a ``monitor`` that no epoch's record will hold (a typo
+    would otherwise surface only after the first epoch).  Metrics whose ``names`` are not
+    known in advance leave their prefixes to the check after the first epoch."""
+    if not isinstance(monitor, str):
+        raise TypeError(f"{op}: monitor must be the name of an epoch figure (a str such as "
+                        f"'val_loss'); got {monitor!r}")
+    known = {"epoch", "lr", "epoch_time", "train_loss"}
+    prefixes = ["train_"] if train_metrics and metrics else []
+    if val_loader is not None:
+        known.add("val_loss")
+        prefixes += ["val_"] if metrics else []
+    if any(getattr(m, "names", None) is None for m in metrics):
+        if any(monitor.startswith(p) for p in prefixes):
+            return
+    known.update(p + n for p in prefixes for m in metrics for n in (m.names or ()))
+    if monitor not in known:
+        hint = " (pass val_loader= for 'val_*' figures)" if val_loader is None else ""
+        raise ValueError(f"{op}: monitor={monitor!r} is not a figure this run reports; "
+                         f"expected one of {sorted(known)}{hint}")
+
+
+def _check_folder(checkpoint_dir, resume, overwrite) -> None:
+    """A fresh run must not replace another run's checkpoints unless told to."""
+    if checkpoint_dir is None or resume is not None or overwrite:
+        return
+    found = [f for f in ("last.npz", "best.npz")
+             if os.path.exists(os.path.join(checkpoint_dir, f))]
+    if found:
+        raise ValueError(
+            f"fit: checkpoint_dir {os.fspath(checkpoint_dir)!r} already holds another run's "
+            f"checkpoints ({', '.join(found)}); pass resume={os.fspath(checkpoint_dir)!r} "
+            f"to continue that run, overwrite=True to replace them, or another folder")
+
+
+def _check_finite_weights(model, epoch: int, train_loss: float) -> None:
+    """A step can overflow the weights while its batch's loss was still finite; such weights
+    must never reach a checkpoint (the previous epoch's stays as it was)."""
+    for name, p in model.named_parameters():
+        finite = np.isfinite(p.data)
+        if not finite.all():
+            raise TrainingDiverged(
+                f"the weights became non-finite during epoch {epoch} ({name} holds "
+                f"{int(finite.size - finite.sum())} NaN/inf values) while every loss was "
+                f"finite; no checkpoint of this epoch was written", epoch, 0, train_loss)
+
+
 def _postfix(logs: Mapping[str, Any]) -> str:
     # the loss and the validation figures: train metrics would make the line too long
     return ", ".join(f"{k}={v:.4g}" for k, v in logs.items()
@@ -156,7 +204,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         checkpoint_dir: str | os.PathLike | None = None, monitor: str = "val_loss",
         mode: str = "min", resume: str | os.PathLike | None = None, quiet: bool = False,
         grad_clip: float | None = None, seed: int | None = None,
-        train_metrics: bool = True) -> History:
+        train_metrics: bool = True, overwrite: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs; validate, record, checkpoint after each.
 
     Parameters
@@ -182,7 +230,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         ``on_epoch_end(epoch, logs) -> True`` stops training; see ``numcnn.train.callbacks``.
     checkpoint_dir : path, optional
         Writes ``last.npz`` after every epoch and ``best.npz`` whenever ``monitor``
-        improves (created if missing).
+        improves (created if missing).  A fresh run refuses a folder that already holds
+        them (another run's), unless ``overwrite``.
     monitor, mode : str
         The figure that decides ``best.npz`` ("val_loss", or "train_loss" when there is no
         ``val_loader``), and whether lower ("min") or higher ("max") is better.
@@ -200,6 +249,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         this seed before a fresh run; ignored when resuming (the checkpoint's states win).
     train_metrics : bool
         Also compute ``metrics`` on the training batches.
+    overwrite : bool
+        Let a fresh run replace the checkpoints already in ``checkpoint_dir``.
 
     Returns
     -------
@@ -215,18 +266,27 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     Raises
     ------
     TrainingDiverged (a FloatingPointError)
-        When a loss is NaN or infinite: "loss became nan at epoch 2, step 5".  Checkpoints
-        of earlier epochs are left as they were.
+        When a loss is NaN or infinite ("loss became nan at epoch 2, step 5"), or the
+        weights are at the end of an epoch.  Checkpoints of earlier epochs are left as
+        they were.
     ValueError
-        Bad arguments, a loader without batches, a checkpoint that does not fit.
+        Bad arguments (a ``monitor`` no epoch reports is refused before training), a
+        loader without batches, a checkpoint that does not fit, a ``checkpoint_dir`` that
+        holds another run's checkpoints.
     """
     _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler)
     metrics = _as_metrics(metrics)
     callbacks = as_callbacks(callbacks)
     if val_loader is None and monitor == "val_loss":
         monitor = "train_loss"
-    if val_loader is None and monitor.startswith("val_"):
+    if val_loader is None and isinstance(monitor, str) and monitor.startswith("val_"):
         raise ValueError(f"fit: monitor={monitor!r} needs a val_loader")
+    _check_monitor("fit", monitor, metrics, val_loader, train_metrics)
+    for cb in callbacks:
+        if isinstance(cb, EarlyStopping):
+            _check_monitor("EarlyStopping", cb.monitor, metrics, val_loader, train_metrics)
+    overwrite = flag("fit", "overwrite", overwrite)
+    _check_folder(checkpoint_dir, resume, overwrite)
     if hasattr(train_loader, "__len__") and len(train_loader) == 0:
         raise ValueError("fit: train_loader yields no batches (len 0); check batch_size and "
                          "drop_last against the data set size")
@@ -272,6 +332,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
                 logs["train_loss"] = _train_epoch(
                     model, loss_fn, optimizer, train_loader, train_copies, scheduler,
                     scheduler_interval, clip, grad_clip, epoch, bar)
+                _check_finite_weights(model, epoch, logs["train_loss"])
                 _collect(train_copies, "train_", logs)
                 if val_loader is not None:
                     logs.update(evaluate(model, val_loader, metrics, loss_fn, prefix="val_"))
