@@ -189,7 +189,7 @@ def add_demo(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=40)
     p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--quick", action="store_true", help="a tiny run, for smoke tests")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     p.set_defaults(run=cmd_demo)
 
 
@@ -258,7 +258,7 @@ def add_train(sub) -> None:
     t.add_argument("--overwrite", action="store_true",
                    help="replace the checkpoints another run left in OUT/checkpoints")
     t.add_argument("--seed", type=seed_arg, default=0)
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     t.set_defaults(run=cmd_train)
 
 

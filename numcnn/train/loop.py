@@ -13,6 +13,7 @@ Each step is the explicit sequence a reader can check against the maths::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
@@ -20,6 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from tqdm import tqdm
 from ..functional._validate import flag
 from ..io import read_checkpoint, save_checkpoint
 from ..nn.module import no_grad
+from ..optim import clip_grad_norm
 from . import _state
 from .callbacks import EarlyStopping, as_callbacks, improved, monitored_value
 from .history import History, is_scalar
@@ -146,26 +149,33 @@ def _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler) -> None:
         raise TypeError(f"fit: scheduler must have step(); got {type(scheduler).__name__}")
 
 
-def _check_monitor(op: str, monitor, metrics, val_loader, train_metrics) -> None:
-    """Refuse, before any training, a ``monitor`` that no epoch's record will hold (a typo
-    would otherwise surface only after the first epoch).  Metrics whose ``names`` are not
-    known in advance leave their prefixes to the check after the first epoch."""
+def _check_monitor(monitor, val_loader, metrics: Sequence, train_metrics: bool,
+                   op: str = "fit") -> str:
+    """The figure that decides ``best.npz``: "val_loss" becomes "train_loss" without
+    validation; any other "val_*" needs a ``val_loader``.  A figure no epoch's record will
+    hold is refused before any training (a typo would otherwise surface only after the
+    first epoch); metrics whose ``names`` are not known in advance leave their prefix to
+    the check after the first epoch."""
     if not isinstance(monitor, str):
         raise TypeError(f"{op}: monitor must be the name of an epoch figure (a str such as "
                         f"'val_loss'); got {monitor!r}")
+    if val_loader is None and monitor == "val_loss" and op == "fit":
+        return "train_loss"
+    if val_loader is None and monitor.startswith("val_"):
+        raise ValueError(f"{op}: monitor={monitor!r} needs a val_loader")
     known = {"epoch", "lr", "epoch_time", "train_loss"}
     prefixes = ["train_"] if train_metrics and metrics else []
     if val_loader is not None:
         known.add("val_loss")
         prefixes += ["val_"] if metrics else []
-    if any(getattr(m, "names", None) is None for m in metrics):
-        if any(monitor.startswith(p) for p in prefixes):
-            return
+    unnamed = any(getattr(m, "names", None) is None for m in metrics)
+    if unnamed and any(monitor.startswith(p) for p in prefixes):
+        return monitor
     known.update(p + n for p in prefixes for m in metrics for n in (m.names or ()))
     if monitor not in known:
-        hint = " (pass val_loader= for 'val_*' figures)" if val_loader is None else ""
         raise ValueError(f"{op}: monitor={monitor!r} is not a figure this run reports; "
-                         f"expected one of {sorted(known)}{hint}")
+                         f"expected one of {sorted(known)}")
+    return monitor
 
 
 def _check_folder(checkpoint_dir, resume, overwrite) -> None:
@@ -193,10 +203,186 @@ def _check_finite_weights(model, epoch: int, train_loss: float) -> None:
                 f"finite; no checkpoint of this epoch was written", epoch, 0, train_loss)
 
 
-def _postfix(logs: Mapping[str, Any]) -> str:
-    # the loss and the validation figures: train metrics would make the line too long
-    return ", ".join(f"{k}={v:.4g}" for k, v in logs.items()
-                     if is_scalar(v) and (k == "train_loss" or k.startswith("val_")))
+@dataclass
+class _Run:
+    """The objects one ``fit`` call trains with, as it received them."""
+
+    model: Any
+    loss_fn: Any
+    optimizer: Any
+    scheduler: Any
+    scheduler_interval: str
+    grad_clip: float | None
+    train_loader: Any
+    val_loader: Any
+    callbacks: list
+
+    def loaders(self) -> list:
+        return [ld for ld in (self.train_loader, self.val_loader) if ld is not None]
+
+
+class _Progress:
+    """What a person watching sees, on stderr: a tqdm bar per epoch on a terminal, one line
+    per epoch elsewhere (a log file, a notebook), nothing when ``quiet``."""
+
+    def __init__(self, epochs: int, batches: int | None, quiet: bool) -> None:
+        self.epochs, self.batches, self.quiet = epochs, batches, quiet
+        self.bars = not quiet and getattr(sys.stderr, "isatty", lambda: False)()
+        self._bar = None
+
+    @contextlib.contextmanager
+    def epoch(self, epoch: int):
+        self._epoch = epoch
+        if self.bars:
+            self._bar = tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}",
+                             unit="batch", file=sys.stderr, leave=True, dynamic_ncols=True)
+        try:
+            yield
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+
+    def batch_done(self, mean_loss: float) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+
+    def epoch_done(self, logs: Mapping[str, Any]) -> None:
+        # the loss and the validation figures: train metrics would make the line too long
+        figures = ", ".join(f"{k}={v:.4g}" for k, v in logs.items()
+                            if is_scalar(v) and (k == "train_loss" or k.startswith("val_")))
+        if self._bar is not None:
+            self._bar.set_postfix_str(figures)
+        elif not self.quiet:
+            print(f"epoch {self._epoch}/{self.epochs}: {figures} ({logs['epoch_time']:.1f} s)",
+                  file=sys.stderr, flush=True)
+
+
+class _Checkpoints:
+    """``last.npz`` after every epoch, ``best.npz`` whenever ``monitor`` improves on the best
+    value so far (of this run and, when resuming, of the history it continues)."""
+
+    def __init__(self, directory: str | os.PathLike, monitor: str, mode: str,
+                 history: History) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.directory, self.monitor, self.mode = directory, monitor, mode
+        self.best = math.inf if mode == "min" else -math.inf
+        if monitor in history:
+            with_value = [v for v in history[monitor] if is_scalar(v)]
+            if with_value:
+                self.best = (min if mode == "min" else max)(with_value)
+
+    def save(self, run: _Run, epoch: int, logs: Mapping[str, Any], history: History) -> None:
+        value = monitored_value("fit", logs, self.monitor)
+        extra = _state.capture(epoch, history, run.model, run.train_loader, run.val_loader,
+                               run.callbacks)
+        self._write("last.npz", run, extra)
+        if improved(value, self.best, self.mode):
+            self.best = value
+            self._write("best.npz", run, extra)
+
+    def _write(self, name: str, run: _Run, extra: Mapping[str, Any]) -> None:
+        save_checkpoint(os.path.join(self.directory, name), run.model, run.optimizer,
+                        run.scheduler, extra)
+
+
+def _start(run: _Run, resume: str | os.PathLike | None, seed: int | None) -> tuple[History, int]:
+    """The history and the number of epochs done: restored from ``resume`` (everything is
+    checked before anything changes), or a fresh start with the generators re-seeded."""
+    if resume is None:
+        if seed is not None:
+            _state.reseed(seed, run.model, run.loaders())
+        return History(), 0
+    path = os.fspath(resume)
+    if os.path.isdir(path):
+        path = os.path.join(path, "last.npz")
+    ckpt = read_checkpoint(path)
+    ckpt.check_model(run.model)  # the clearest message first, if it is the wrong model
+    restored = _state.Resume(path, ckpt.extra, run.model, run.train_loader, run.val_loader,
+                             run.callbacks)
+    ckpt.apply(run.model, run.optimizer, run.scheduler)  # checks the fingerprint, all or nothing
+    restored.apply()
+    return restored.history, restored.epoch
+
+
+def _train_epoch(run: _Run, metrics: Sequence, epoch: int, progress: _Progress) -> float:
+    """One pass over the training batches, each step the sequence of this module's
+    docstring; returns the per-sample mean training loss."""
+    for m in metrics:
+        m.reset()
+    run.model.train()
+    batch_scheduler = run.scheduler if run.scheduler_interval == "batch" else None
+    total, seen, steps = 0.0, 0, 0
+    for xb, yb in run.train_loader:
+        steps += 1
+        run.optimizer.zero_grad()
+        logits = run.model(xb)
+        loss = _scalar_loss(run.loss_fn(logits, yb))
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"loss became {loss} at epoch {epoch}, step {steps}",
+                                   epoch, steps, loss)
+        for m in metrics:
+            m.update(logits, yb)
+        run.model.backward(run.loss_fn.backward())
+        if run.grad_clip is not None:
+            clip_grad_norm(list(run.model.parameters()), run.grad_clip)
+        run.optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
+        total += loss * len(xb)
+        seen += len(xb)
+        progress.batch_done(total / seen)
+    if steps == 0:
+        raise ValueError(f"fit: train_loader yields no batches (epoch {epoch}); expected at "
+                         f"least one")
+    return total / seen
+
+
+def _validate(run: _Run, metrics: Sequence, epoch: int) -> dict[str, Any]:
+    """``val_loss`` and ``val_<metric>`` on ``val_loader``; a non-finite loss stops the run."""
+    logs = evaluate(run.model, run.val_loader, metrics, run.loss_fn, prefix="val_")
+    if not math.isfinite(logs["val_loss"]):
+        raise TrainingDiverged(f"val_loss became {logs['val_loss']} at epoch {epoch}",
+                               epoch, 0, logs["val_loss"])
+    return logs
+
+
+def _run_epoch(run: _Run, epoch: int, metrics: Sequence, train_metrics: Sequence,
+               progress: _Progress) -> dict[str, Any]:
+    """Train one epoch, validate, step an epoch scheduler: the epoch's record."""
+    t0 = time.perf_counter()
+    lr = _current_lr(run.optimizer, run.scheduler)  # in effect during this epoch
+    logs: dict[str, Any] = {"epoch": epoch}
+    with progress.epoch(epoch):
+        logs["train_loss"] = _train_epoch(run, train_metrics, epoch, progress)
+        _check_finite_weights(run.model, epoch, logs["train_loss"])
+        _collect(train_metrics, "train_", logs)
+        if run.val_loader is not None:
+            logs.update(_validate(run, metrics, epoch))
+        if lr is not None:
+            logs["lr"] = lr
+        if run.scheduler is not None and run.scheduler_interval == "epoch":
+            run.scheduler.step()
+        logs["epoch_time"] = time.perf_counter() - t0
+        progress.epoch_done(logs)
+    return logs
+
+
+def _stop_requested(callbacks: Sequence, epoch: int, logs: Mapping[str, Any]) -> bool:
+    """Call every callback's ``on_epoch_end`` (each gets its own copy of the record); has
+    any of them asked to stop?"""
+    stop = False
+    for cb in callbacks:
+        if hasattr(cb, "on_epoch_end"):
+            stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
+    return stop
+
+
+def _notify(callbacks: Sequence, hook: str, argument: Any) -> None:
+    for cb in callbacks:
+        if hasattr(cb, hook):
+            getattr(cb, hook)(argument)
 
 
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 1,
@@ -241,7 +427,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         and callback states are restored, so that the run continues bit for bit.  Any
         mismatch raises before anything is changed.
     quiet : bool
-        No progress bars (tqdm, on stderr).
+        Print nothing.  Otherwise progress goes to stderr: a bar per epoch (tqdm) on a
+        terminal, one line per epoch when stderr is not a terminal (a log, a notebook).
     grad_clip : float, optional
         Clip the global gradient norm with ``numcnn.optim.clip_grad_norm``.
     seed : int, optional
@@ -276,133 +463,39 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     """
     _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler)
     metrics = _as_metrics(metrics)
-    callbacks = as_callbacks(callbacks)
-    if val_loader is None and monitor == "val_loss":
-        monitor = "train_loss"
-    if val_loader is None and isinstance(monitor, str) and monitor.startswith("val_"):
-        raise ValueError(f"fit: monitor={monitor!r} needs a val_loader")
-    _check_monitor("fit", monitor, metrics, val_loader, train_metrics)
-    for cb in callbacks:
-        if isinstance(cb, EarlyStopping):
-            _check_monitor("EarlyStopping", cb.monitor, metrics, val_loader, train_metrics)
-    overwrite = flag("fit", "overwrite", overwrite)
-    _check_folder(checkpoint_dir, resume, overwrite)
-    if hasattr(train_loader, "__len__") and len(train_loader) == 0:
+    monitor = _check_monitor(monitor, val_loader, metrics, train_metrics)
+    batches = len(train_loader) if hasattr(train_loader, "__len__") else None
+    if batches == 0:
         raise ValueError("fit: train_loader yields no batches (len 0); check batch_size and "
                          "drop_last against the data set size")
-    clip = None
-    if grad_clip is not None:
-        from ..optim import clip_grad_norm as clip  # the floor below; only needed here
-
-    history, start = History(), 0
-    if resume is not None:
-        path = os.fspath(resume)
-        if os.path.isdir(path):
-            path = os.path.join(path, "last.npz")
-        ckpt = read_checkpoint(path)
-        ckpt.check_model(model)  # the clearest message first, if it is the wrong model
-        restored = _state.Resume(path, ckpt.extra, model, train_loader, val_loader, callbacks)
-        ckpt.apply(model, optimizer, scheduler)  # checks the fingerprint, all or nothing
-        restored.apply()
-        history, start = restored.history, restored.epoch
-    elif seed is not None:
-        _state.reseed(seed, model, [ld for ld in (train_loader, val_loader) if ld is not None])
-    if checkpoint_dir is not None:
-        os.makedirs(checkpoint_dir, exist_ok=True)
-    best = math.inf if mode == "min" else -math.inf
-    if monitor in history:
-        with_value = [v for v in history[monitor] if is_scalar(v)]
-        if with_value:
-            best = (min if mode == "min" else max)(with_value)
-
-    for cb in callbacks:
-        if hasattr(cb, "on_train_begin"):
-            cb.on_train_begin({"start_epoch": start, "epochs": int(epochs)})
-    was_training = model.training
+    run = _Run(model, loss_fn, optimizer, scheduler, scheduler_interval, grad_clip,
+               train_loader, val_loader, as_callbacks(callbacks))
+    for cb in run.callbacks:
+        if isinstance(cb, EarlyStopping):
+            _check_monitor(cb.monitor, val_loader, metrics, train_metrics, "EarlyStopping")
+    _check_folder(checkpoint_dir, resume, flag("fit", "overwrite", overwrite))
+    history, done = _start(run, resume, seed)
+    checkpoints = (None if checkpoint_dir is None else
+                   _Checkpoints(checkpoint_dir, monitor, mode, history))
+    progress = _Progress(int(epochs), batches, quiet)
+    # the training figures accumulate in copies, so that validation starts from fresh ones
     train_copies = [copy.deepcopy(m) for m in metrics] if train_metrics else []
+
+    _notify(run.callbacks, "on_train_begin", {"start_epoch": done, "epochs": int(epochs)})
+    was_training = model.training
     try:
-        for epoch in range(start + 1, int(epochs) + 1):
-            t0 = time.perf_counter()
-            lr = _current_lr(optimizer, scheduler)
-            logs: dict[str, Any] = {"epoch": epoch}
-            bar = tqdm(total=len(train_loader) if hasattr(train_loader, "__len__") else None,
-                       desc=f"epoch {epoch}/{epochs}", unit="batch", disable=quiet,
-                       file=sys.stderr, leave=True, dynamic_ncols=True)
-            try:
-                logs["train_loss"] = _train_epoch(
-                    model, loss_fn, optimizer, train_loader, train_copies, scheduler,
-                    scheduler_interval, clip, grad_clip, epoch, bar)
-                _check_finite_weights(model, epoch, logs["train_loss"])
-                _collect(train_copies, "train_", logs)
-                if val_loader is not None:
-                    logs.update(evaluate(model, val_loader, metrics, loss_fn, prefix="val_"))
-                    if not math.isfinite(logs["val_loss"]):
-                        raise TrainingDiverged(
-                            f"val_loss became {logs['val_loss']} at epoch {epoch}",
-                            epoch, 0, logs["val_loss"])
-                bar.set_postfix_str(_postfix(logs))
-            finally:
-                bar.close()
-            if lr is not None:
-                logs["lr"] = lr
-            if scheduler is not None and scheduler_interval == "epoch":
-                scheduler.step()
-            logs["epoch_time"] = time.perf_counter() - t0
+        for epoch in range(done + 1, int(epochs) + 1):
+            logs = _run_epoch(run, epoch, metrics, train_copies, progress)
             history.append(logs)
-            stop = False
-            for cb in callbacks:
-                if hasattr(cb, "on_epoch_end"):
-                    stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
-            if checkpoint_dir is not None:
-                value = monitored_value("fit", logs, monitor)
-                extra = _state.capture(epoch, history, model, train_loader, val_loader,
-                                       callbacks)
-                save_checkpoint(os.path.join(checkpoint_dir, "last.npz"), model, optimizer,
-                                scheduler, extra)
-                if improved(value, best, mode):
-                    best = value
-                    save_checkpoint(os.path.join(checkpoint_dir, "best.npz"), model,
-                                    optimizer, scheduler, extra)
+            stop = _stop_requested(run.callbacks, epoch, logs)
+            if checkpoints is not None:  # after the callbacks: their new state is saved
+                checkpoints.save(run, epoch, logs, history)
             if stop:
                 break
     finally:
         model.train(was_training)
-    for cb in callbacks:
-        if hasattr(cb, "on_train_end"):
-            cb.on_train_end(history)
+    _notify(run.callbacks, "on_train_end", history)
     return history
-
-
-def _train_epoch(model, loss_fn, optimizer, loader, metrics, scheduler, interval, clip,
-                 grad_clip, epoch, bar) -> float:
-    """One pass over ``loader``; returns the per-sample mean training loss."""
-    for m in metrics:
-        m.reset()
-    model.train()
-    total, seen, step = 0.0, 0, 0
-    for step, (xb, yb) in enumerate(loader, start=1):  # noqa: B007 (step used after loop)
-        optimizer.zero_grad()
-        logits = model(xb)
-        loss = _scalar_loss(loss_fn(logits, yb))
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"loss became {loss} at epoch {epoch}, step {step}",
-                                   epoch, step, loss)
-        for m in metrics:
-            m.update(logits, yb)
-        model.backward(loss_fn.backward())
-        if clip is not None:
-            clip(list(model.parameters()), grad_clip)
-        optimizer.step()
-        if scheduler is not None and interval == "batch":
-            scheduler.step()
-        total += loss * len(xb)
-        seen += len(xb)
-        bar.update(1)
-        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-    if step == 0:
-        raise ValueError(f"fit: train_loader yields no batches (epoch {epoch}); expected at "
-                         f"least one")
-    return total / seen
 
 
 __all__ = ["fit", "evaluate", "TrainingDiverged"]
