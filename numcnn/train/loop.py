@@ -27,17 +27,18 @@ import numpy as np
 from tqdm import tqdm
 
 from .._validate import integer, real
+from ..functional._validate import flag
 from ..io import read_checkpoint, save_checkpoint
 from ..nn.module import no_grad
 from ..optim import clip_grad_norm
 from . import _state
-from .callbacks import as_callbacks, improved, monitored_value
+from .callbacks import EarlyStopping, as_callbacks, improved, monitored_value
 from .history import History, is_scalar
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; ``epoch`` and ``step`` are 1-based (step 0: the
-    validation loss at the end of the epoch)."""
+    """The loss or the weights became NaN or infinite; ``epoch`` and ``step`` are 1-based
+    (step 0: at the end of the epoch, the validation loss or the weights)."""
 
     def __init__(self, message: str, epoch: int, step: int, loss: float) -> None:
         super().__init__(message)
@@ -147,14 +148,58 @@ def _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler) -> None:
         raise TypeError(f"fit: scheduler must have step(); got {type(scheduler).__name__}")
 
 
-def _check_monitor(monitor: str, val_loader) -> str:
+def _check_monitor(monitor, val_loader, metrics: Sequence, train_metrics: bool,
+                   op: str = "fit") -> str:
     """The figure that decides ``best.npz``: "val_loss" becomes "train_loss" without
-    validation; any other "val_*" needs a ``val_loader``."""
-    if val_loader is None and monitor == "val_loss":
+    validation; any other "val_*" needs a ``val_loader``.  A figure no epoch's record will
+    hold is refused before any training (a typo would otherwise surface only after the
+    first epoch); metrics whose ``names`` are not known in advance leave their prefix to
+    the check after the first epoch."""
+    if not isinstance(monitor, str):
+        raise TypeError(f"{op}: monitor must be the name of an epoch figure (a str such as "
+                        f"'val_loss'); got {monitor!r}")
+    if val_loader is None and monitor == "val_loss" and op == "fit":
         return "train_loss"
     if val_loader is None and monitor.startswith("val_"):
-        raise ValueError(f"fit: monitor={monitor!r} needs a val_loader")
+        raise ValueError(f"{op}: monitor={monitor!r} needs a val_loader")
+    known = {"epoch", "lr", "epoch_time", "train_loss"}
+    prefixes = ["train_"] if train_metrics and metrics else []
+    if val_loader is not None:
+        known.add("val_loss")
+        prefixes += ["val_"] if metrics else []
+    unnamed = any(getattr(m, "names", None) is None for m in metrics)
+    if unnamed and any(monitor.startswith(p) for p in prefixes):
+        return monitor
+    known.update(p + n for p in prefixes for m in metrics for n in (m.names or ()))
+    if monitor not in known:
+        raise ValueError(f"{op}: monitor={monitor!r} is not a figure this run reports; "
+                         f"expected one of {sorted(known)}")
     return monitor
+
+
+def _check_folder(checkpoint_dir, resume, overwrite) -> None:
+    """A fresh run must not replace another run's checkpoints unless told to."""
+    if checkpoint_dir is None or resume is not None or overwrite:
+        return
+    found = [f for f in ("last.npz", "best.npz")
+             if os.path.exists(os.path.join(checkpoint_dir, f))]
+    if found:
+        raise ValueError(
+            f"fit: checkpoint_dir {os.fspath(checkpoint_dir)!r} already holds another run's "
+            f"checkpoints ({', '.join(found)}); pass resume={os.fspath(checkpoint_dir)!r} "
+            f"to continue that run, overwrite=True to replace them, or another folder")
+
+
+def _check_finite_weights(model, epoch: int, train_loss: float) -> None:
+    """A step can overflow the weights while its batch's loss was still finite; such weights
+    must never reach a checkpoint (the previous epoch's stays as it was)."""
+    for name, p in model.named_parameters():
+        finite = np.isfinite(p.data)
+        if not finite.all():
+            raise TrainingDiverged(
+                f"the weights became non-finite during epoch {epoch} ({name} holds "
+                f"{int(finite.size - finite.sum())} NaN/inf values) while every loss was "
+                f"finite; no checkpoint of this epoch was written", epoch, 0, train_loss)
 
 
 @dataclass
@@ -310,6 +355,7 @@ def _run_epoch(run: _Run, epoch: int, metrics: Sequence, train_metrics: Sequence
     logs: dict[str, Any] = {"epoch": epoch}
     with progress.epoch(epoch):
         logs["train_loss"] = _train_epoch(run, train_metrics, epoch, progress)
+        _check_finite_weights(run.model, epoch, logs["train_loss"])
         _collect(train_metrics, "train_", logs)
         if run.val_loader is not None:
             logs.update(_validate(run, metrics, epoch))
@@ -343,7 +389,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         checkpoint_dir: str | os.PathLike | None = None, monitor: str = "val_loss",
         mode: str = "min", resume: str | os.PathLike | None = None, quiet: bool = False,
         grad_clip: float | None = None, seed: int | None = None,
-        train_metrics: bool = True) -> History:
+        train_metrics: bool = True, overwrite: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs; validate, record, checkpoint after each.
 
     Parameters
@@ -369,7 +415,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         ``on_epoch_end(epoch, logs) -> True`` stops training; see ``numcnn.train.callbacks``.
     checkpoint_dir : path, optional
         Writes ``last.npz`` after every epoch and ``best.npz`` whenever ``monitor``
-        improves (created if missing).
+        improves (created if missing).  A fresh run refuses a folder that already holds
+        them (another run's), unless ``overwrite``.
     monitor, mode : str
         The figure that decides ``best.npz`` ("val_loss", or "train_loss" when there is no
         ``val_loader``), and whether lower ("min") or higher ("max") is better.
@@ -388,6 +435,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         this seed before a fresh run; ignored when resuming (the checkpoint's states win).
     train_metrics : bool
         Also compute ``metrics`` on the training batches.
+    overwrite : bool
+        Let a fresh run replace the checkpoints already in ``checkpoint_dir``.
 
     Returns
     -------
@@ -403,20 +452,27 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     Raises
     ------
     TrainingDiverged (a FloatingPointError)
-        When a loss is NaN or infinite: "loss became nan at epoch 2, step 5".  Checkpoints
-        of earlier epochs are left as they were.
+        When a loss is NaN or infinite ("loss became nan at epoch 2, step 5"), or the
+        weights are at the end of an epoch.  Checkpoints of earlier epochs are left as
+        they were.
     ValueError
-        Bad arguments, a loader without batches, a checkpoint that does not fit.
+        Bad arguments (a ``monitor`` no epoch reports is refused before training), a
+        loader without batches, a checkpoint that does not fit, a ``checkpoint_dir`` that
+        holds another run's checkpoints.
     """
     _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler)
-    monitor = _check_monitor(monitor, val_loader)
+    metrics = _as_metrics(metrics)
+    monitor = _check_monitor(monitor, val_loader, metrics, train_metrics)
     batches = len(train_loader) if hasattr(train_loader, "__len__") else None
     if batches == 0:
         raise ValueError("fit: train_loader yields no batches (len 0); check batch_size and "
                          "drop_last against the data set size")
-    metrics = _as_metrics(metrics)
     run = _Run(model, loss_fn, optimizer, scheduler, scheduler_interval, grad_clip,
                train_loader, val_loader, as_callbacks(callbacks))
+    for cb in run.callbacks:
+        if isinstance(cb, EarlyStopping):
+            _check_monitor(cb.monitor, val_loader, metrics, train_metrics, "EarlyStopping")
+    _check_folder(checkpoint_dir, resume, flag("fit", "overwrite", overwrite))
     history, done = _start(run, resume, seed)
     checkpoints = (None if checkpoint_dir is None else
                    _Checkpoints(checkpoint_dir, monitor, mode, history))
