@@ -74,7 +74,8 @@ def train_unet(x: np.ndarray, y: np.ndarray, num_classes: int, epochs: int,
                         scheduler=scheduler, scheduler_interval="batch",
                         checkpoint_dir=checkpoint_dir,
                         monitor="val_loss" if val is not None else "train_loss",
-                        quiet=quiet, train_metrics=False)
+                        quiet=quiet, train_metrics=False,
+                        overwrite=True)  # the demo rebuilds its whole folder every run
     return model, history
 
 
