@@ -516,6 +516,7 @@ def test_cli_classifies_with_an_exported_classifier(tmp_path, capsys):
     assert "class" in printed[0] and printed[0] == printed[1]
 
 
+@pytest.mark.slow
 def test_onnx_interop_example_runs_as_a_notebook(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("sklearn")
