@@ -17,8 +17,7 @@ import numpy as np
 
 from .. import kernels
 from .._validate import integer, real
-from ._validate import dout_array, float_array, pair, same_dtype
-from .normalization import kernel_dtype
+from ._validate import dout_array, float_array, kernel_dtype, pair, same_dtype
 
 MODES = ("nearest", "nearest-exact", "bilinear")
 COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
