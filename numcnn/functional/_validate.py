@@ -114,6 +114,15 @@ def dout_array(op: str, dout, shape: tuple, dtype) -> np.ndarray:
     return dout
 
 
+def cache_of(op: str, cache, kind: type, forward: str):
+    """The cache a backward was given must be the one its forward returned (a named tuple
+    of type ``kind``), not a tuple of the right length put together by hand."""
+    if not isinstance(cache, kind):
+        raise TypeError(f"{op}: cache must be the {kind.__name__} that {forward} returned; "
+                        f"got {type(cache).__name__}")
+    return cache
+
+
 def flag(op: str, name: str, v) -> bool:
     """A bool (NumPy's too), nothing else: ``ceil_mode=1`` or ``"False"`` are errors."""
     if not isinstance(v, (bool, np.bool_)):
