@@ -115,8 +115,8 @@ def dout_array(op: str, dout, shape: tuple, dtype) -> np.ndarray:
 
 
 def cache_of(op: str, cache, kind: type, forward: str):
-    """The cache a backward was given must be the one its forward returned (a named tuple
-    of type ``kind``), not a tuple of the right length put together by hand."""
+    """``cache`` if it is the ``kind`` (a NamedTuple, or ``np.ndarray`` for the activations
+    that cache their output) that ``forward`` returned, else a ``TypeError`` naming both."""
     if not isinstance(cache, kind):
         raise TypeError(f"{op}: cache must be the {kind.__name__} that {forward} returned; "
                         f"got {type(cache).__name__}")
