@@ -214,8 +214,8 @@ def run(out: str = "runs/demo", epochs: int = EPOCHS, base_channels: int = 16, d
                           title=f"Validation rows {ds.val_start}-{ds.val_stop - 1}: "
                                 f"background / interior / boundary")
     viz.plot_overlay(ds.image, classes, 3, path=os.path.join(out, "prediction.png"),
-                     title=f"Predicted interior (red) and boundary (green); below the dashed "
-                           f"line: validation rows {ds.val_start}-{ds.val_stop - 1}",
+                     title=f"Interior (red), boundary (green); rows {ds.val_start}-"
+                           f"{ds.val_stop - 1} (validation) below the dashed line",
                      split_row=ds.val_start)
     result["history"].to_json(os.path.join(out, "history.json"))
     spec = {"name": "unet", "in_channels": 1, "num_classes": 3,
