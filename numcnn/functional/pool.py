@@ -1,6 +1,6 @@
 """Max, average and adaptive pooling (docs/pooling.md).
 
-Symbols: x[n, c, h, w], window (k_h, k_w), stride (s_h, s_w), padding (p_t, p_l, p_b, p_r)
+Symbols: x[n, c, ih, iw], window (k_h, k_w), stride (s_h, s_w), padding (p_t, p_l, p_b, p_r)
 (top, left, bottom, right; p_h = p_t = p_b when symmetric), dilation (d_h, d_w).  Tap i of
 the window of output row oh reads input row oh*s_h - p_t + i*d_h (columns alike); taps in
 the padding are -inf for max pooling and 0 for average pooling.
@@ -14,7 +14,16 @@ import numpy as np
 
 from .. import kernels
 from .._validate import integer
-from ._validate import dout_array, flag, float_array, kernel_dtype, out_size, padding4, pair
+from ._validate import (
+    cache_of,
+    dout_array,
+    flag,
+    float_array,
+    kernel_dtype,
+    out_size,
+    padding4,
+    pair,
+)
 
 
 class AxisWindows(NamedTuple):
@@ -121,6 +130,9 @@ def adaptive_arguments(op: str, x, output_size):
     the input's size."""
     x = float_array(op, "x", x, 4, "(N, C, H, W)")
     kernel_dtype(op, "x", x)
+    if 0 in x.shape[2:]:
+        raise ValueError(f"{op}: x must have H, W >= 1 (an empty window has no mean or "
+                         f"max); got shape {x.shape}")
     if not isinstance(output_size, (tuple, list)):
         return x, (integer(op, "output_size", output_size),) * 2
     if len(output_size) != 2:
@@ -172,7 +184,7 @@ def max_pool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0, dilat
 
 
 def max_pool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
-    """dx[n, c, h, w] = sum of dout[n, c, oh, ow] over the outputs whose argmax is (h, w).
+    """dx[n, c, ih, iw] = sum of dout[n, c, oh, ow] over the outputs whose argmax is (ih, iw).
 
     Returns
     -------
@@ -182,6 +194,7 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
 
 
 def _max_unpool(op: str, dout, cache: MaxPoolCache):
+    cache = cache_of(op, cache, MaxPoolCache, op.replace("_backward", "_forward"))
     N, C, H, W = cache.x_shape
     dout = dout_array(op, dout, cache.indices.shape, cache.dtype)
     return kernels.max_pool2d_backward(dout, cache.indices, H, W)
@@ -257,7 +270,7 @@ def avg_pool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0,
 
 
 def avg_pool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
-    """dx[n, c, h, w] = sum over the windows (oh, ow) containing (h, w) of
+    """dx[n, c, ih, iw] = sum over the windows (oh, ow) containing (ih, iw) of
     dout[n, c, oh, ow] / D(oh, ow).
 
     Returns
@@ -268,6 +281,7 @@ def avg_pool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
 
 
 def _avg_unpool(op: str, dout, cache: AvgPoolCache):
+    cache = cache_of(op, cache, AvgPoolCache, op.replace("_backward", "_forward"))
     N, C, H, W = cache.x_shape
     dout = dout_array(op, dout, (N, C, *cache.scale.shape), cache.dtype)
     return kernels.avg_pool2d_backward(dout, H, W, *cache.windows, cache.scale)
