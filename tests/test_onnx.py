@@ -141,6 +141,19 @@ def test_a_module_without_description_says_which_and_why(tmp_path):
         nx.export(model, tmp_path / "m.onnx", (1, 1, 6, 6))
 
 
+def test_options_without_an_onnx_equivalent_say_so():
+    for layer, shape, msg in [
+        (nn.AvgPool2d(2, divisor_override=3), (1, 1, 4, 4), "no divisor_override"),
+        (nn.AdaptiveAvgPool2d(3), (1, 1, 4, 4), r"output size \(3, 3\) does not divide"),
+        (nn.Upsample(scale_factor=0.7), (1, 1, 10, 10), r"turns 10x10 into \[6, 6\], not "
+                                                        r"\[7, 7\]: give a size"),
+    ]:
+        with pytest.raises(nx.ExportError, match=msg):
+            nx.to_model(nn.Sequential(layer), shape)
+    nx.to_model(nn.Sequential(nn.Upsample(scale_factor=0.7, recompute_scale_factor=True)),
+                (1, 1, 10, 10))   # a size: exact
+
+
 def test_a_users_module_exports_through_to_onnx(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), DescribedScale())
