@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 onnx = pytest.importorskip("onnx")
 
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
 from numcnn import nn, optim  # noqa: E402
 from numcnn import onnx as nx  # noqa: E402
 from numcnn.gradcheck import check_module  # noqa: E402
@@ -365,6 +367,14 @@ def test_new_attribute_mappings_gradients():
                            strides=[2, 1]), x)
     _gradcheck(_node_model("ConvTranspose", x.shape, [("W", wt.transpose(1, 0, 2, 3))],
                            strides=[2, 2], auto_pad="SAME_UPPER"), x)
+    x3 = rng.standard_normal((2, 2, 3, 2, 3))  # 3-D: one 2-D transposed conv per depth tap
+    model = _node_model("ConvTranspose", x3.shape, [("W", rng.standard_normal((2, 2, 3, 2, 2))),
+                                                    ("B", rng.standard_normal(2))],
+                        strides=[2, 1, 2], dilations=[2, 1, 1], pads=[1, 0, 1, 2, 1, 0],
+                        output_padding=[1, 0, 1])
+    want = ReferenceEvaluator(model).run(None, {"x": x3})[0]
+    np.testing.assert_allclose(nx.load(model).to(np.float64)(x3), want, rtol=1e-12, atol=1e-12)
+    _gradcheck(model, x3)
     for op, extra in (("MaxPool", dict(dilations=[2, 1])),
                       ("AveragePool", dict(count_include_pad=0))):
         _gradcheck(_node_model(op, x.shape, kernel_shape=[3, 2], strides=[2, 2],
