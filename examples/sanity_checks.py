@@ -75,8 +75,9 @@ def starting_loss(x, y, seed: int) -> list:
 
 # %%
 def forgot_the_one_hot(dloss, cache):
-    """A wrong softmax_cross_entropy_backward: p / M instead of (p - one_hot) / M.  It moves
-    every logit of a pixel alike, which changes no probability: nothing is learned."""
+    """A wrong softmax_cross_entropy_backward: p / M instead of (p - one_hot) / M, the
+    gradient of the log-sum-exp term alone.  It lowers every logit in proportion to its
+    probability and nothing raises the right class's: the labels are never seen."""
     logp, t, valid, count = cache  # the cache of the exercise's worked solution
     return np.exp(logp) * valid[:, None] * (dloss / max(count, 1))
 
