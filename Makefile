@@ -1,7 +1,8 @@
 # Two entry points for a fresh machine with Python 3.10+ and make:
 #   make demo   creates .venv if missing, installs numcnn[data], trains the nuclei U-Net
 #   make test   creates .venv if missing, installs numcnn[dev,data], runs the test suite
-#   make demo QUIET=1   the same demo with one line per epoch instead of progress bars
+#   make demo QUIET=1   the same demo without per-epoch progress (in a log, without QUIET,
+#                       progress is one line per epoch instead of bars)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

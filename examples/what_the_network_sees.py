@@ -71,7 +71,8 @@ def digits_model(out: str, quick: bool, seed: int, checkpoint: str | None,
                                  shuffle=True, seed=seed)
         optimizer = optim.Adam(model.parameters(), lr=2e-3)
         train.fit(model, nn.CrossEntropyLoss(), optimizer, loader, epochs=epochs, quiet=True,
-                  checkpoint_dir=os.path.join(out, "checkpoints"), monitor="train_loss")
+                  checkpoint_dir=os.path.join(out, "checkpoints"), monitor="train_loss",
+                  overwrite=True)  # this script rebuilds its folder on every run
         print(f"digits: trained SeedCNN for {epochs} epoch(s) on {len(x_train)} images "
               f"(weights in {out}/checkpoints/last.npz; reuse with --checkpoint)")
     with nn.no_grad():

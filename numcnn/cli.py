@@ -189,7 +189,7 @@ def add_demo(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=40)
     p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--quick", action="store_true", help="a tiny run, for smoke tests")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     p.set_defaults(run=cmd_demo)
 
 
@@ -255,8 +255,10 @@ def add_train(sub) -> None:
                         "Debian's dataset-fashion-mnist installs them)")
     t.add_argument("--out", default="runs/train", help="output folder")
     t.add_argument("--resume", default=None, help="checkpoint (or folder) to resume from")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the checkpoints another run left in OUT/checkpoints")
     t.add_argument("--seed", type=seed_arg, default=0)
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     t.set_defaults(run=cmd_train)
 
 
@@ -269,6 +271,12 @@ def cmd_train(args) -> int:
         raise ValueError(f"--resume {args.resume!r} does not exist; give a checkpoint written "
                          f"by 'numcnn train' (OUT/checkpoints/last.npz) or its folder")
     out = _writable_dir(args.out, "--out")
+    checkpoints = out / "checkpoints"
+    found = [f for f in ("last.npz", "best.npz") if (checkpoints / f).exists()]
+    if found and args.resume is None and not args.overwrite:  # before any data is loaded
+        raise ValueError(f"{checkpoints} already holds another run's checkpoints "
+                         f"({', '.join(found)}); add --resume {checkpoints} to continue it, "
+                         f"--overwrite to replace it, or choose another --out")
     if args.data_root is not None and not os.path.isdir(args.data_root):
         raise ValueError(f"--data-root {args.data_root!r} is not a folder; give the folder "
                          f"that holds the IDX files")
@@ -284,14 +292,13 @@ def cmd_train(args) -> int:
                                    shuffle=True, seed=args.seed)
     val_loader = data.DataLoader(data.ArrayDataset(x_va, y_va), 2 * args.batch_size)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
-    checkpoints = out / "checkpoints"
     args.interrupted = lambda: (
         f"the finished epochs are in {checkpoints / 'last.npz'}; continue with the same "
         f"command and --resume {checkpoints}" if (checkpoints / "last.npz").is_file()
         else "no epoch had finished, so nothing was saved")
     history = train.fit(model, loss_fn, optimizer, train_loader, val_loader,
                         epochs=args.epochs, metrics=[metric], checkpoint_dir=checkpoints,
-                        resume=args.resume, quiet=args.quiet)
+                        resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
     args.interrupted = None
     io.save_checkpoint(out / "model.npz", model,
                        extra={"model_spec": json.dumps(spec),

@@ -53,7 +53,8 @@ def run(out: str = "runs/demo", epochs: int = 40, base_channels: int = 16, depth
                         epochs=epochs, metrics=[metrics.SegmentationMetrics(ds.num_classes)],
                         scheduler=scheduler, scheduler_interval="batch",
                         checkpoint_dir=os.path.join(out, "checkpoints"),
-                        monitor="val_fg_iou", mode="max", quiet=quiet, train_metrics=False)
+                        monitor="val_fg_iou", mode="max", quiet=quiet, train_metrics=False,
+                        overwrite=True)  # the demo rebuilds its whole folder every run
     t_train = time.perf_counter() - t_start
 
     # the whole image, window by window; scores on the validation rows only

@@ -276,7 +276,12 @@ def segmentation_scores(cm: np.ndarray) -> dict[str, float | np.ndarray]:
 # ------------------------------------------------------------------------- streaming metrics
 class Metric:
     """A streaming metric: ``reset()``, ``update(logits, targets)`` per batch, then
-    ``compute() -> dict`` of named results (floats or arrays)."""
+    ``compute() -> dict`` of named results (floats or arrays).
+
+    ``names`` lists the scalar results ``compute()`` reports, so that ``fit`` can refuse a
+    ``monitor`` no epoch will report before it trains (None: not known in advance)."""
+
+    names: tuple[str, ...] | None = None
 
     def reset(self) -> None:
         raise NotImplementedError
@@ -300,6 +305,8 @@ class Accuracy(Metric):
     ignore_index : int, optional
         Targets equal to this value are not counted.
     """
+
+    names = ("accuracy",)
 
     def __init__(self, ignore_index: int | None = None) -> None:
         self.ignore_index = _check_ignore_index("Accuracy", ignore_index)
@@ -327,6 +334,7 @@ class TopKAccuracy(Metric):
 
     def __init__(self, k: int = 5) -> None:
         self.k = integer("TopKAccuracy", "k", k)
+        self.names = (f"top{self.k}_accuracy",)
         self.reset()
 
     def reset(self) -> None:
@@ -351,6 +359,8 @@ class ConfusionMatrix(Metric):
 
     ``matrix[t, p]`` counts samples of true class ``t`` predicted as ``p``.
     """
+
+    names = ()
 
     def __init__(self, num_classes: int, ignore_index: int | None = None) -> None:
         self.num_classes = integer(type(self).__name__, "num_classes", num_classes)
@@ -394,6 +404,8 @@ class SegmentationMetrics(ConfusionMatrix):
 
     def __init__(self, num_classes: int, ignore_index: int = -100) -> None:
         super().__init__(num_classes, ignore_index)
+        scores = segmentation_scores(np.eye(self.num_classes, dtype=np.int64))
+        self.names = tuple(k for k, v in scores.items() if np.ndim(v) == 0)
 
     def compute(self) -> dict[str, float | np.ndarray]:
         if self.matrix.sum() == 0:
@@ -627,6 +639,7 @@ class InstanceMetrics(Metric):
         self.thresh = real("InstanceMetrics", "thresh", thresh, 0.0, 1.0, min_open=True)
         self._all = sorted({self.thresh, *DSB_THRESHOLDS})
         self.reset()
+        self.names = tuple(self._summary(self._tp, self._iou_sum, 0, 0, 0, 0, 0))
 
     def reset(self) -> None:
         self.per_image: list[dict[str, float | int]] = []

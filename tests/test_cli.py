@@ -325,8 +325,12 @@ def test_ctrl_c_says_what_was_kept(tmp_path, capsys, monkeypatch):
     code, _, err = run(["train", "--out", tmp_path / "run", "--quiet"], capsys)
     assert code == 130 and "Traceback" not in err
     assert err.strip() == "numcnn train: interrupted; no epoch had finished, so nothing was saved"
-    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "run" / "checkpoints" / "last.npz").write_bytes(b"")
+
+    def after_one_epoch(*args, checkpoint_dir, **kwargs):
+        (checkpoint_dir / "last.npz").parent.mkdir(parents=True)
+        (checkpoint_dir / "last.npz").write_bytes(b"")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(numcnn.train, "fit", after_one_epoch)
     code, _, err = run(["train", "--out", tmp_path / "run", "--quiet"], capsys)
     ckpts = tmp_path / "run" / "checkpoints"
     assert code == 130 and err.strip() == (

@@ -1,5 +1,8 @@
 """The training loop: it learns, resumes bit for bit, stops early, stops on NaN, checkpoints."""
 
+import io
+import sys
+
 import numpy as np
 import pytest
 
@@ -262,6 +265,29 @@ def test_progress_bar_goes_to_stderr(digits, capsys):
         metrics=Accuracy(), callbacks=lambda epoch, logs: True)  # a function may stop too
     out = capsys.readouterr()
     assert "epoch 1/1" in out.err and "val_accuracy=" in out.err and out.out == ""
+
+
+def test_progress_is_one_line_per_epoch_in_a_log_and_a_bar_on_a_terminal(digits, capsys,
+                                                                          monkeypatch):
+    train, val = loaders(digits, n_train=256, batch=32)  # 8 batches an epoch
+    model = mlp()
+    fit(model, nn.CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), train, val, epochs=3)
+    lines = capsys.readouterr().err.splitlines()  # capsys's stderr is not a terminal
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("train_loss=" in line and "val_loss=" in line for line in lines)
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fit(model, nn.CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), train, epochs=1)
+    assert "epoch 1/1" in terminal.getvalue() and "8/8" in terminal.getvalue()
+    fit(model, nn.CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), train, val, epochs=2,
+        quiet=True)
+    monkeypatch.undo()
+    assert "epoch 2/2" not in terminal.getvalue() and capsys.readouterr().err == ""
 
 
 def test_bad_arguments(digits, tmp_path):

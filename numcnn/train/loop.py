@@ -13,6 +13,7 @@ Each step is the explicit sequence a reader can check against the maths::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
@@ -20,21 +21,24 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from ..functional._validate import flag
 from ..io import read_checkpoint, save_checkpoint
 from ..nn.module import no_grad
+from ..optim import clip_grad_norm
 from . import _state
-from .callbacks import as_callbacks, improved, monitored_value
+from .callbacks import EarlyStopping, as_callbacks, improved, monitored_value
 from .history import History, is_scalar
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; ``epoch`` and ``step`` are 1-based (step 0: the
-    validation loss at the end of the epoch)."""
+    """The loss or the weights became NaN or infinite; ``epoch`` and ``step`` are 1-based
+    (step 0: at the end of the epoch, the validation loss or the weights)."""
 
     def __init__(self, message: str, epoch: int, step: int, loss: float) -> None:
         super().__init__(message)
@@ -145,10 +149,240 @@ def _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler) -> None:
         raise TypeError(f"fit: scheduler must have step(); got {type(scheduler).__name__}")
 
 
-def _postfix(logs: Mapping[str, Any]) -> str:
-    # the loss and the validation figures: train metrics would make the line too long
-    return ", ".join(f"{k}={v:.4g}" for k, v in logs.items()
-                     if is_scalar(v) and (k == "train_loss" or k.startswith("val_")))
+def _check_monitor(monitor, val_loader, metrics: Sequence, train_metrics: bool,
+                   op: str = "fit") -> str:
+    """The figure that decides ``best.npz``: "val_loss" becomes "train_loss" without
+    validation; any other "val_*" needs a ``val_loader``.  A figure no epoch's record will
+    hold is refused before any training (a typo would otherwise surface only after the
+    first epoch); metrics whose ``names`` are not known in advance leave their prefix to
+    the check after the first epoch."""
+    if not isinstance(monitor, str):
+        raise TypeError(f"{op}: monitor must be the name of an epoch figure (a str such as "
+                        f"'val_loss'); got {monitor!r}")
+    if val_loader is None and monitor == "val_loss" and op == "fit":
+        return "train_loss"
+    if val_loader is None and monitor.startswith("val_"):
+        raise ValueError(f"{op}: monitor={monitor!r} needs a val_loader")
+    known = {"epoch", "lr", "epoch_time", "train_loss"}
+    prefixes = ["train_"] if train_metrics and metrics else []
+    if val_loader is not None:
+        known.add("val_loss")
+        prefixes += ["val_"] if metrics else []
+    unnamed = any(getattr(m, "names", None) is None for m in metrics)
+    if unnamed and any(monitor.startswith(p) for p in prefixes):
+        return monitor
+    known.update(p + n for p in prefixes for m in metrics for n in (m.names or ()))
+    if monitor not in known:
+        raise ValueError(f"{op}: monitor={monitor!r} is not a figure this run reports; "
+                         f"expected one of {sorted(known)}")
+    return monitor
+
+
+def _check_folder(checkpoint_dir, resume, overwrite) -> None:
+    """A fresh run must not replace another run's checkpoints unless told to."""
+    if checkpoint_dir is None or resume is not None or overwrite:
+        return
+    found = [f for f in ("last.npz", "best.npz")
+             if os.path.exists(os.path.join(checkpoint_dir, f))]
+    if found:
+        raise ValueError(
+            f"fit: checkpoint_dir {os.fspath(checkpoint_dir)!r} already holds another run's "
+            f"checkpoints ({', '.join(found)}); pass resume={os.fspath(checkpoint_dir)!r} "
+            f"to continue that run, overwrite=True to replace them, or another folder")
+
+
+def _check_finite_weights(model, epoch: int, train_loss: float) -> None:
+    """A step can overflow the weights while its batch's loss was still finite; such weights
+    must never reach a checkpoint (the previous epoch's stays as it was)."""
+    for name, p in model.named_parameters():
+        finite = np.isfinite(p.data)
+        if not finite.all():
+            raise TrainingDiverged(
+                f"the weights became non-finite during epoch {epoch} ({name} holds "
+                f"{int(finite.size - finite.sum())} NaN/inf values) while every loss was "
+                f"finite; no checkpoint of this epoch was written", epoch, 0, train_loss)
+
+
+@dataclass
+class _Run:
+    """The objects one ``fit`` call trains with, as it received them."""
+
+    model: Any
+    loss_fn: Any
+    optimizer: Any
+    scheduler: Any
+    scheduler_interval: str
+    grad_clip: float | None
+    train_loader: Any
+    val_loader: Any
+    callbacks: list
+
+    def loaders(self) -> list:
+        return [ld for ld in (self.train_loader, self.val_loader) if ld is not None]
+
+
+class _Progress:
+    """What a person watching sees, on stderr: a tqdm bar per epoch on a terminal, one line
+    per epoch elsewhere (a log file, a notebook), nothing when ``quiet``."""
+
+    def __init__(self, epochs: int, batches: int | None, quiet: bool) -> None:
+        self.epochs, self.batches, self.quiet = epochs, batches, quiet
+        self.bars = not quiet and getattr(sys.stderr, "isatty", lambda: False)()
+        self._bar = None
+
+    @contextlib.contextmanager
+    def epoch(self, epoch: int):
+        self._epoch = epoch
+        if self.bars:
+            self._bar = tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}",
+                             unit="batch", file=sys.stderr, leave=True, dynamic_ncols=True)
+        try:
+            yield
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+
+    def batch_done(self, mean_loss: float) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+
+    def epoch_done(self, logs: Mapping[str, Any]) -> None:
+        # the loss and the validation figures: train metrics would make the line too long
+        figures = ", ".join(f"{k}={v:.4g}" for k, v in logs.items()
+                            if is_scalar(v) and (k == "train_loss" or k.startswith("val_")))
+        if self._bar is not None:
+            self._bar.set_postfix_str(figures)
+        elif not self.quiet:
+            print(f"epoch {self._epoch}/{self.epochs}: {figures} ({logs['epoch_time']:.1f} s)",
+                  file=sys.stderr, flush=True)
+
+
+class _Checkpoints:
+    """``last.npz`` after every epoch, ``best.npz`` whenever ``monitor`` improves on the best
+    value so far (of this run and, when resuming, of the history it continues)."""
+
+    def __init__(self, directory: str | os.PathLike, monitor: str, mode: str,
+                 history: History) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.directory, self.monitor, self.mode = directory, monitor, mode
+        self.best = math.inf if mode == "min" else -math.inf
+        if monitor in history:
+            with_value = [v for v in history[monitor] if is_scalar(v)]
+            if with_value:
+                self.best = (min if mode == "min" else max)(with_value)
+
+    def save(self, run: _Run, epoch: int, logs: Mapping[str, Any], history: History) -> None:
+        value = monitored_value("fit", logs, self.monitor)
+        extra = _state.capture(epoch, history, run.model, run.train_loader, run.val_loader,
+                               run.callbacks)
+        self._write("last.npz", run, extra)
+        if improved(value, self.best, self.mode):
+            self.best = value
+            self._write("best.npz", run, extra)
+
+    def _write(self, name: str, run: _Run, extra: Mapping[str, Any]) -> None:
+        save_checkpoint(os.path.join(self.directory, name), run.model, run.optimizer,
+                        run.scheduler, extra)
+
+
+def _start(run: _Run, resume: str | os.PathLike | None, seed: int | None) -> tuple[History, int]:
+    """The history and the number of epochs done: restored from ``resume`` (everything is
+    checked before anything changes), or a fresh start with the generators re-seeded."""
+    if resume is None:
+        if seed is not None:
+            _state.reseed(seed, run.model, run.loaders())
+        return History(), 0
+    path = os.fspath(resume)
+    if os.path.isdir(path):
+        path = os.path.join(path, "last.npz")
+    ckpt = read_checkpoint(path)
+    ckpt.check_model(run.model)  # the clearest message first, if it is the wrong model
+    restored = _state.Resume(path, ckpt.extra, run.model, run.train_loader, run.val_loader,
+                             run.callbacks)
+    ckpt.apply(run.model, run.optimizer, run.scheduler)  # checks the fingerprint, all or nothing
+    restored.apply()
+    return restored.history, restored.epoch
+
+
+def _train_epoch(run: _Run, metrics: Sequence, epoch: int, progress: _Progress) -> float:
+    """One pass over the training batches, each step the sequence of this module's
+    docstring; returns the per-sample mean training loss."""
+    for m in metrics:
+        m.reset()
+    run.model.train()
+    batch_scheduler = run.scheduler if run.scheduler_interval == "batch" else None
+    total, seen, steps = 0.0, 0, 0
+    for xb, yb in run.train_loader:
+        steps += 1
+        run.optimizer.zero_grad()
+        logits = run.model(xb)
+        loss = _scalar_loss(run.loss_fn(logits, yb))
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"loss became {loss} at epoch {epoch}, step {steps}",
+                                   epoch, steps, loss)
+        for m in metrics:
+            m.update(logits, yb)
+        run.model.backward(run.loss_fn.backward())
+        if run.grad_clip is not None:
+            clip_grad_norm(list(run.model.parameters()), run.grad_clip)
+        run.optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
+        total += loss * len(xb)
+        seen += len(xb)
+        progress.batch_done(total / seen)
+    if steps == 0:
+        raise ValueError(f"fit: train_loader yields no batches (epoch {epoch}); expected at "
+                         f"least one")
+    return total / seen
+
+
+def _validate(run: _Run, metrics: Sequence, epoch: int) -> dict[str, Any]:
+    """``val_loss`` and ``val_<metric>`` on ``val_loader``; a non-finite loss stops the run."""
+    logs = evaluate(run.model, run.val_loader, metrics, run.loss_fn, prefix="val_")
+    if not math.isfinite(logs["val_loss"]):
+        raise TrainingDiverged(f"val_loss became {logs['val_loss']} at epoch {epoch}",
+                               epoch, 0, logs["val_loss"])
+    return logs
+
+
+def _run_epoch(run: _Run, epoch: int, metrics: Sequence, train_metrics: Sequence,
+               progress: _Progress) -> dict[str, Any]:
+    """Train one epoch, validate, step an epoch scheduler: the epoch's record."""
+    t0 = time.perf_counter()
+    lr = _current_lr(run.optimizer, run.scheduler)  # in effect during this epoch
+    logs: dict[str, Any] = {"epoch": epoch}
+    with progress.epoch(epoch):
+        logs["train_loss"] = _train_epoch(run, train_metrics, epoch, progress)
+        _check_finite_weights(run.model, epoch, logs["train_loss"])
+        _collect(train_metrics, "train_", logs)
+        if run.val_loader is not None:
+            logs.update(_validate(run, metrics, epoch))
+        if lr is not None:
+            logs["lr"] = lr
+        if run.scheduler is not None and run.scheduler_interval == "epoch":
+            run.scheduler.step()
+        logs["epoch_time"] = time.perf_counter() - t0
+        progress.epoch_done(logs)
+    return logs
+
+
+def _stop_requested(callbacks: Sequence, epoch: int, logs: Mapping[str, Any]) -> bool:
+    """Call every callback's ``on_epoch_end`` (each gets its own copy of the record); has
+    any of them asked to stop?"""
+    stop = False
+    for cb in callbacks:
+        if hasattr(cb, "on_epoch_end"):
+            stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
+    return stop
+
+
+def _notify(callbacks: Sequence, hook: str, argument: Any) -> None:
+    for cb in callbacks:
+        if hasattr(cb, hook):
+            getattr(cb, hook)(argument)
 
 
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 1,
@@ -156,7 +390,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         checkpoint_dir: str | os.PathLike | None = None, monitor: str = "val_loss",
         mode: str = "min", resume: str | os.PathLike | None = None, quiet: bool = False,
         grad_clip: float | None = None, seed: int | None = None,
-        train_metrics: bool = True) -> History:
+        train_metrics: bool = True, overwrite: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs; validate, record, checkpoint after each.
 
     Parameters
@@ -182,7 +416,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         ``on_epoch_end(epoch, logs) -> True`` stops training; see ``numcnn.train.callbacks``.
     checkpoint_dir : path, optional
         Writes ``last.npz`` after every epoch and ``best.npz`` whenever ``monitor``
-        improves (created if missing).
+        improves (created if missing).  A fresh run refuses a folder that already holds
+        them (another run's), unless ``overwrite``.
     monitor, mode : str
         The figure that decides ``best.npz`` ("val_loss", or "train_loss" when there is no
         ``val_loader``), and whether lower ("min") or higher ("max") is better.
@@ -192,7 +427,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         and callback states are restored, so that the run continues bit for bit.  Any
         mismatch raises before anything is changed.
     quiet : bool
-        No progress bars (tqdm, on stderr).
+        Print nothing.  Otherwise progress goes to stderr: a bar per epoch (tqdm) on a
+        terminal, one line per epoch when stderr is not a terminal (a log, a notebook).
     grad_clip : float, optional
         Clip the global gradient norm with ``numcnn.optim.clip_grad_norm``.
     seed : int, optional
@@ -200,6 +436,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         this seed before a fresh run; ignored when resuming (the checkpoint's states win).
     train_metrics : bool
         Also compute ``metrics`` on the training batches.
+    overwrite : bool
+        Let a fresh run replace the checkpoints already in ``checkpoint_dir``.
 
     Returns
     -------
@@ -215,133 +453,49 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     Raises
     ------
     TrainingDiverged (a FloatingPointError)
-        When a loss is NaN or infinite: "loss became nan at epoch 2, step 5".  Checkpoints
-        of earlier epochs are left as they were.
+        When a loss is NaN or infinite ("loss became nan at epoch 2, step 5"), or the
+        weights are at the end of an epoch.  Checkpoints of earlier epochs are left as
+        they were.
     ValueError
-        Bad arguments, a loader without batches, a checkpoint that does not fit.
+        Bad arguments (a ``monitor`` no epoch reports is refused before training), a
+        loader without batches, a checkpoint that does not fit, a ``checkpoint_dir`` that
+        holds another run's checkpoints.
     """
     _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler)
     metrics = _as_metrics(metrics)
-    callbacks = as_callbacks(callbacks)
-    if val_loader is None and monitor == "val_loss":
-        monitor = "train_loss"
-    if val_loader is None and monitor.startswith("val_"):
-        raise ValueError(f"fit: monitor={monitor!r} needs a val_loader")
-    if hasattr(train_loader, "__len__") and len(train_loader) == 0:
+    monitor = _check_monitor(monitor, val_loader, metrics, train_metrics)
+    batches = len(train_loader) if hasattr(train_loader, "__len__") else None
+    if batches == 0:
         raise ValueError("fit: train_loader yields no batches (len 0); check batch_size and "
                          "drop_last against the data set size")
-    clip = None
-    if grad_clip is not None:
-        from ..optim import clip_grad_norm as clip  # the floor below; only needed here
-
-    history, start = History(), 0
-    if resume is not None:
-        path = os.fspath(resume)
-        if os.path.isdir(path):
-            path = os.path.join(path, "last.npz")
-        ckpt = read_checkpoint(path)
-        ckpt.check_model(model)  # the clearest message first, if it is the wrong model
-        restored = _state.Resume(path, ckpt.extra, model, train_loader, val_loader, callbacks)
-        ckpt.apply(model, optimizer, scheduler)  # checks the fingerprint, all or nothing
-        restored.apply()
-        history, start = restored.history, restored.epoch
-    elif seed is not None:
-        _state.reseed(seed, model, [ld for ld in (train_loader, val_loader) if ld is not None])
-    if checkpoint_dir is not None:
-        os.makedirs(checkpoint_dir, exist_ok=True)
-    best = math.inf if mode == "min" else -math.inf
-    if monitor in history:
-        with_value = [v for v in history[monitor] if is_scalar(v)]
-        if with_value:
-            best = (min if mode == "min" else max)(with_value)
-
-    for cb in callbacks:
-        if hasattr(cb, "on_train_begin"):
-            cb.on_train_begin({"start_epoch": start, "epochs": int(epochs)})
-    was_training = model.training
+    run = _Run(model, loss_fn, optimizer, scheduler, scheduler_interval, grad_clip,
+               train_loader, val_loader, as_callbacks(callbacks))
+    for cb in run.callbacks:
+        if isinstance(cb, EarlyStopping):
+            _check_monitor(cb.monitor, val_loader, metrics, train_metrics, "EarlyStopping")
+    _check_folder(checkpoint_dir, resume, flag("fit", "overwrite", overwrite))
+    history, done = _start(run, resume, seed)
+    checkpoints = (None if checkpoint_dir is None else
+                   _Checkpoints(checkpoint_dir, monitor, mode, history))
+    progress = _Progress(int(epochs), batches, quiet)
+    # the training figures accumulate in copies, so that validation starts from fresh ones
     train_copies = [copy.deepcopy(m) for m in metrics] if train_metrics else []
+
+    _notify(run.callbacks, "on_train_begin", {"start_epoch": done, "epochs": int(epochs)})
+    was_training = model.training
     try:
-        for epoch in range(start + 1, int(epochs) + 1):
-            t0 = time.perf_counter()
-            lr = _current_lr(optimizer, scheduler)
-            logs: dict[str, Any] = {"epoch": epoch}
-            bar = tqdm(total=len(train_loader) if hasattr(train_loader, "__len__") else None,
-                       desc=f"epoch {epoch}/{epochs}", unit="batch", disable=quiet,
-                       file=sys.stderr, leave=True, dynamic_ncols=True)
-            try:
-                logs["train_loss"] = _train_epoch(
-                    model, loss_fn, optimizer, train_loader, train_copies, scheduler,
-                    scheduler_interval, clip, grad_clip, epoch, bar)
-                _collect(train_copies, "train_", logs)
-                if val_loader is not None:
-                    logs.update(evaluate(model, val_loader, metrics, loss_fn, prefix="val_"))
-                    if not math.isfinite(logs["val_loss"]):
-                        raise TrainingDiverged(
-                            f"val_loss became {logs['val_loss']} at epoch {epoch}",
-                            epoch, 0, logs["val_loss"])
-                bar.set_postfix_str(_postfix(logs))
-            finally:
-                bar.close()
-            if lr is not None:
-                logs["lr"] = lr
-            if scheduler is not None and scheduler_interval == "epoch":
-                scheduler.step()
-            logs["epoch_time"] = time.perf_counter() - t0
+        for epoch in range(done + 1, int(epochs) + 1):
+            logs = _run_epoch(run, epoch, metrics, train_copies, progress)
             history.append(logs)
-            stop = False
-            for cb in callbacks:
-                if hasattr(cb, "on_epoch_end"):
-                    stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
-            if checkpoint_dir is not None:
-                value = monitored_value("fit", logs, monitor)
-                extra = _state.capture(epoch, history, model, train_loader, val_loader,
-                                       callbacks)
-                save_checkpoint(os.path.join(checkpoint_dir, "last.npz"), model, optimizer,
-                                scheduler, extra)
-                if improved(value, best, mode):
-                    best = value
-                    save_checkpoint(os.path.join(checkpoint_dir, "best.npz"), model,
-                                    optimizer, scheduler, extra)
+            stop = _stop_requested(run.callbacks, epoch, logs)
+            if checkpoints is not None:  # after the callbacks: their new state is saved
+                checkpoints.save(run, epoch, logs, history)
             if stop:
                 break
     finally:
         model.train(was_training)
-    for cb in callbacks:
-        if hasattr(cb, "on_train_end"):
-            cb.on_train_end(history)
+    _notify(run.callbacks, "on_train_end", history)
     return history
-
-
-def _train_epoch(model, loss_fn, optimizer, loader, metrics, scheduler, interval, clip,
-                 grad_clip, epoch, bar) -> float:
-    """One pass over ``loader``; returns the per-sample mean training loss."""
-    for m in metrics:
-        m.reset()
-    model.train()
-    total, seen, step = 0.0, 0, 0
-    for step, (xb, yb) in enumerate(loader, start=1):  # noqa: B007 (step used after loop)
-        optimizer.zero_grad()
-        logits = model(xb)
-        loss = _scalar_loss(loss_fn(logits, yb))
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"loss became {loss} at epoch {epoch}, step {step}",
-                                   epoch, step, loss)
-        for m in metrics:
-            m.update(logits, yb)
-        model.backward(loss_fn.backward())
-        if clip is not None:
-            clip(list(model.parameters()), grad_clip)
-        optimizer.step()
-        if scheduler is not None and interval == "batch":
-            scheduler.step()
-        total += loss * len(xb)
-        seen += len(xb)
-        bar.update(1)
-        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-    if step == 0:
-        raise ValueError(f"fit: train_loader yields no batches (epoch {epoch}); expected at "
-                         f"least one")
-    return total / seen
 
 
 __all__ = ["fit", "evaluate", "TrainingDiverged"]
