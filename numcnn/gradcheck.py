@@ -13,6 +13,7 @@ near 1.  See docs/gradcheck.md.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -196,8 +197,6 @@ def check_module(module, x: np.ndarray, seed: int = 0, rtol: float = 1e-6,
     -------
     GradcheckResult with errors keyed "input" and each parameter name ("0.weight", ...).
     """
-    import copy
-
     m = copy.deepcopy(module).to(np.float64)
     gens = [g for _, g in find_generators(m)]
     states = [copy.deepcopy(g.bit_generator.state) for g in gens]

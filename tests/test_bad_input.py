@@ -108,3 +108,23 @@ def test_cross_entropy_targets():
 def test_non_array_input():
     with pytest.raises(TypeError, match="x must be a numpy array; got list"):
         F.relu_forward([1.0, -1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+@pytest.mark.parametrize("op, call", [
+    ("conv2d", lambda x: F.conv2d_forward(x, np.zeros((2, 3, 3, 3), x.dtype))),
+    ("conv_transpose2d",
+     lambda x: F.conv_transpose2d_forward(x, np.zeros((3, 2, 3, 3), x.dtype))),
+    ("max_pool2d", lambda x: F.max_pool2d_forward(x, 2)),
+    ("avg_pool2d", lambda x: F.avg_pool2d_forward(x, 2)),
+    ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d_forward(x, 1)),
+    ("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d_forward(x, 1)),
+    ("batch_norm", lambda x: F.batch_norm_forward(
+        x, *(np.ones(3, x.dtype) for _ in range(4)), training=True)),
+    ("interpolate", lambda x: F.upsample_bilinear2d_forward(x, 2)),
+])
+def test_numba_backed_ops_name_the_dtypes_they_take(op, call, dtype):
+    with pytest.raises(TypeError, match=rf"{op}: x must be float32 or float64 \(numcnn's "
+                                        rf"kernels are compiled for those\); got dtype "
+                                        rf"{np.dtype(dtype)}"):
+        call(x4.astype(dtype))

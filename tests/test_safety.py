@@ -163,6 +163,24 @@ def test_load_refuses_weights_stored_as_strings(tmp_path):
     assert_same(before, weights(model))
 
 
+@pytest.mark.parametrize("value, count", [(np.nan, 18), (np.inf, 18), (1e300, 18)])
+def test_load_refuses_non_finite_weights_and_changes_nothing(value, count, tmp_path):
+    model = make_model()
+    before = weights(model)
+    state = {k: v * 2 for k, v in before.items()}
+    state["0.weight"] = np.full((2, 1, 3, 3), value)  # float64: 1e300 overflows float32
+    with pytest.raises(ValueError, match=rf"0.weight: expected finite values, got {count} "
+                                         rf"NaN/inf of 18 \(weights of a diverged run\?\)"):
+        model.load_state_dict(state)
+    assert_same(before, weights(model))
+    path = tmp_path / "ckpt.npz"
+    io.save_checkpoint(path, make_model(seed=7))
+    rewrite(path, lambda a: a["model/3.weight"].reshape(-1).__setitem__(0, value))
+    with pytest.raises(ValueError, match=r"3.weight: expected finite values, got 1 NaN/inf"):
+        io.load_checkpoint(path, model)
+    assert_same(before, weights(model))
+
+
 # ------------------------------------------------------------------------ divergence
 class NaNLossAt(nn.CrossEntropyLoss):
     """Cross-entropy that reports NaN at the n-th call (1-based)."""

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from numcnn import functional as F
@@ -224,9 +224,16 @@ def onnx_resize(x, kw):
 
 
 @given(resize_case())
+@example((np.array([[[[0.12573022, -0.13210486, 0.64042265, 0.10490012, -0.53566937]]]]),
+          dict(coordinate_transformation_mode="tf_crop_and_resize", mode="nearest",
+               nearest_mode="round_prefer_floor", roi=((0.2, 1.1), (-0.2, 0.9)),
+               extrapolation_value=-3.0, scale_factor=(2, 2))))
 def test_interpolate_matches_onnx_reference(case):
     """ONNX's modes against onnx.reference's Resize, the implementation ONNX's node tests
-    were generated with (float32 scales and roi, as an ONNX file stores them)."""
+    were generated with (float32 scales and roi, as an ONNX file stores them).  The example:
+    output column 3 reads x_original = 3 (0.9 + 0.2) 4 / 4 - 0.2 * 4, 2.5 in real numbers;
+    the reference's float32 roi arithmetic gives 2.5000002 (round_prefer_floor: input
+    column 3), float64 gives the tie 2.5 (column 2)."""
     x, kw = case
     if "coordinate_transformation_mode" not in kw:
         kw = dict(kw, coordinate_transformation_mode="half_pixel", align_corners=None,

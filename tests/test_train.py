@@ -295,7 +295,7 @@ def test_bad_arguments(digits, tmp_path):
     opt = SGD(model.parameters(), lr=0.1)
     train, val = loaders(digits, n_train=64)
     loss = nn.CrossEntropyLoss()
-    with pytest.raises(ValueError, match="epochs must be an int >= 1; got 0"):
+    with pytest.raises(ValueError, match="epochs must be a positive int; got 0"):
         fit(model, loss, opt, train, epochs=0)
     empty = DataLoader(ArrayDataset(*digits[0]), 5000, drop_last=True)
     with pytest.raises(ValueError, match="train_loader yields no batches"):

@@ -29,6 +29,18 @@ def float_array(op: str, name: str, x, ndim: int | tuple[int, ...] | None = None
     return np.ascontiguousarray(x)
 
 
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def kernel_dtype(op: str, name: str, x: np.ndarray) -> None:
+    """The numba kernels are compiled for float32 and float64 only (float16, longdouble:
+    a clear error here rather than numba's typing error)."""
+    if x.dtype not in KERNEL_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64 (numcnn's kernels are "
+                        f"compiled for those); got dtype {x.dtype} (convert with "
+                        f"{name}.astype(np.float32))")
+
+
 def same_dtype(op: str, **arrays) -> None:
     """All given arrays (None skipped) share one dtype: numcnn never upcasts silently."""
     named = [(k, a) for k, a in arrays.items() if a is not None]

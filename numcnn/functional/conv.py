@@ -12,7 +12,15 @@ import numpy as np
 
 from .. import kernels
 from .._validate import integer
-from ._validate import dout_array, float_array, out_size, padding4, pair, same_dtype
+from ._validate import (
+    dout_array,
+    float_array,
+    kernel_dtype,
+    out_size,
+    padding4,
+    pair,
+    same_dtype,
+)
 
 
 def _block_matmul(a: np.ndarray, b: np.ndarray, groups: int, ta: bool = False,
@@ -115,6 +123,7 @@ def conv_arguments(op: str, x, w, b, stride, padding, dilation, groups,
                     else "(C_out, C_in/groups, kh, kw)")
     if b is not None:
         b = float_array(op, "b", b, 1, "(C_out,)")
+    kernel_dtype(op, "x", x)
     same_dtype(op, x=x, w=w, b=b)
     groups = integer(op, "groups", groups)
     if transposed:

@@ -13,23 +13,7 @@ import numpy as np
 
 from .. import kernels
 from .._validate import real
-from ._validate import dout_array, float_array, same_dtype
-
-KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def kernel_dtype(op: str, name: str, x: np.ndarray) -> None:
-    """The numba kernels are compiled for float32 and float64 only."""
-    if x.dtype not in KERNEL_DTYPES:
-        raise TypeError(f"{op}: {name} must be float32 or float64 (numcnn's kernels are "
-                        f"compiled for those); got dtype {x.dtype} (convert with "
-                        f"{name}.astype(np.float32))")
-
-
-def _flag(op: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{op}: {name} must be True or False; got {value!r}")
-    return bool(value)
+from ._validate import dout_array, flag, float_array, kernel_dtype, same_dtype
 
 
 class BatchNormCache(NamedTuple):
@@ -71,7 +55,7 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     gamma = float_array(op, "gamma", gamma, 1, "(C,)")
     beta = float_array(op, "beta", beta, 1, "(C,)")
     same_dtype(op, x=x, gamma=gamma, beta=beta)
-    training = _flag(op, "training", training)
+    training = flag(op, "training", training)
     momentum = real(op, "momentum", momentum, 0.0, 1.0)
     eps = real(op, "eps", eps, 0.0, min_open=True)
     C = x.shape[1]
@@ -169,7 +153,7 @@ def dropout_forward(x: np.ndarray, p: float = 0.5, training: bool = True,
     op = "dropout"
     x = float_array(op, "x", x)
     p = real(op, "p (the drop probability)", p, 0.0, 1.0, max_open=True)
-    training = _flag(op, "training", training)
+    training = flag(op, "training", training)
     if mask is not None:
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
             got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import kernels
 from .._validate import integer
-from ._validate import dout_array, flag, float_array, out_size, padding4, pair
+from ._validate import dout_array, flag, float_array, kernel_dtype, out_size, padding4, pair
 
 
 class AxisWindows(NamedTuple):
@@ -98,6 +98,7 @@ def pool_arguments(op: str, x, kernel_size, stride, padding, dilation=1,
     windows; shared by the pooling ops and their ``numcnn.reference`` versions (so their
     errors match).  Every window must hold at least one input pixel."""
     x = float_array(op, "x", x, 4, "(N, C, H, W)")
+    kernel_dtype(op, "x", x)
     win = pool_window(op, kernel_size, stride, padding, dilation, ceil_mode)
     (kh, kw), (sh, sw), (top, left, bottom, right), (dil_h, dil_w) = win[:4]
     H, W = x.shape[2:]
@@ -119,6 +120,7 @@ def adaptive_arguments(op: str, x, output_size):
     """x checked, and the output size (Ho, Wo): an int, or a pair whose None entries keep
     the input's size."""
     x = float_array(op, "x", x, 4, "(N, C, H, W)")
+    kernel_dtype(op, "x", x)
     if not isinstance(output_size, (tuple, list)):
         return x, (integer(op, "output_size", output_size),) * 2
     if len(output_size) != 2:

@@ -17,8 +17,7 @@ import numpy as np
 
 from .. import kernels
 from .._validate import integer, real
-from ._validate import dout_array, float_array, pair, same_dtype
-from .normalization import kernel_dtype
+from ._validate import dout_array, float_array, kernel_dtype, pair, same_dtype
 
 MODES = ("nearest", "nearest-exact", "bilinear")
 COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
@@ -77,8 +76,7 @@ def _torch_linear_source(n_out: int, n_in: int, scale_factor, align_corners: boo
     return np.maximum(scale * (o + t(0.5)) - t(0.5), t(0))
 
 
-def _onnx_source(mode: str, n_out: int, n_in: int, scale: float,
-                roi: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+def _onnx_source(mode: str, n_out: int, n_in: int, scale: float, roi=(0.0, 1.0)) -> np.ndarray:
     """ONNX Resize's x_original for each output index x (float64), with its ``scale``
     (the given scale, or n_out / n_in) and the resized length as a real number,
     L = scale * n_in (what the ONNX reference uses where the spec says length_resized):
@@ -90,6 +88,11 @@ def _onnx_source(mode: str, n_out: int, n_in: int, scale: float,
     asymmetric           x / scale
     tf_crop_and_resize   start (n_in - 1) + x (end - start)(n_in - 1) / (L - 1),
                          or (start + end)(n_in - 1) / 2 if L = 1
+
+    Rounded as ONNX's reference rounds them (that decides the nearest pixel at exact
+    halves): the roi is float32 (ONNX's roi tensor, ``np.float32`` in the rule), so
+    end - start, (end - start)(n_in - 1) / 2 and start (n_in - 1) are float32 numbers;
+    everything else is float64 (NumPy's promotion rules do this).
     """
     x = np.arange(n_out, dtype=np.float64)
     length = scale * n_in
@@ -106,7 +109,7 @@ def _onnx_source(mode: str, n_out: int, n_in: int, scale: float,
         return x / scale
     start, end = roi  # tf_crop_and_resize
     if length == 1:
-        return np.full(n_out, (end - start) * (n_in - 1) / 2) + start * (n_in - 1)
+        return np.full(n_out, (end - start) * (n_in - 1) / 2, np.float64) + start * (n_in - 1)
     return x * (end - start) * (n_in - 1) / (length - 1) + start * (n_in - 1)
 
 
@@ -140,7 +143,8 @@ class _Rule(NamedTuple):
     align_corners: bool
     coordinate_mode: str | None     # None: PyTorch's rules; else ONNX's
     nearest_mode: str | None
-    roi: tuple                      # ((h_start, h_end), (w_start, w_end)), tf_crop_and_resize
+    roi: tuple                      # ((h_start, h_end), (w_start, w_end)), tf_crop_and_resize,
+    #                                 np.float32 with ONNX's rules (see _onnx_source)
 
 
 def _axis_taps(rule: _Rule, n_out: int, n_in: int, scale_factor, roi, dtype) -> Taps:
@@ -227,7 +231,8 @@ def _resolve(op: str, mode, align_corners, recompute_scale_factor, size, coordin
     if not crop and (roi is not None or extrapolation_value != 0.0):
         raise ValueError(f"{op}: roi and extrapolation_value only apply to "
                          f"coordinate_transformation_mode='tf_crop_and_resize'")
-    return _Rule(mode, False, coordinate_mode, nearest_mode, _roi_pairs(op, roi))
+    roi = tuple(tuple(map(np.float32, p)) for p in _roi_pairs(op, roi))
+    return _Rule(mode, False, coordinate_mode, nearest_mode, roi)
 
 
 # ---------------------------------------------------------------------------- the pair

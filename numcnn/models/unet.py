@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import nn
 from .._random import default_rng
+from .._validate import integer
 
 
 def double_conv(c_in: int, c_out: int, batchnorm: bool, rng) -> nn.Sequential:
@@ -37,8 +38,7 @@ class UNet(nn.Module):
         super().__init__()
         if up not in ("transpose", "bilinear"):
             raise ValueError(f"UNet: up must be 'transpose' or 'bilinear'; got {up!r}")
-        if depth < 1:
-            raise ValueError(f"UNet: depth must be >= 1; got {depth}")
+        depth = integer("UNet", "depth", depth)
         rng = default_rng(rng)
         self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
         widths = [base_channels * 2 ** d for d in range(depth + 1)]

@@ -334,10 +334,11 @@ class Module:
 
         Everything is checked before anything is written: missing or unexpected keys (when
         ``strict``), shapes, and the kind of every value (real numbers for a floating
-        target, integers for an integer buffer; strings, objects, None, bools and complex
-        numbers are refused).  On any problem a ``ValueError`` names each key with what it
-        expected and what arrived, and the module is left unchanged.  Values may be NumPy
-        arrays or anything ``np.asarray`` accepts (a torch tensor's ``.numpy()``).
+        target, integers for an integer buffer; strings, objects, None, bools, complex
+        numbers, NaN and inf are refused).  On any problem a ``ValueError`` names each key
+        with what it expected and what arrived, and the module is left unchanged.  Values
+        may be NumPy arrays or anything ``np.asarray`` accepts (a torch tensor's
+        ``.numpy()``).
 
         Returns
         -------
@@ -461,7 +462,9 @@ def _checked_value(key: str, value: Any, current: np.ndarray
 
     A floating target takes real numbers (float64 into float32 is cast, as PyTorch's copy
     does); an integer target (``num_batches_tracked``) takes integers.  Strings (which
-    NumPy would parse into numbers), objects, None, bools and complex values are refused.
+    NumPy would parse into numbers), objects, None, bools and complex values are refused,
+    and so are NaN and inf (also from a float64 too large for float32): such weights
+    only ever come from a run that diverged.
     """
     want = current.dtype
     expected = f"a {want} array of shape {current.shape}"
@@ -474,4 +477,10 @@ def _checked_value(key: str, value: Any, current: np.ndarray
         return None, f"{key}: expected {expected}, got {_describe(value, arr)}"
     if arr.shape != current.shape:
         return None, f"{key}: expected shape {current.shape}, got {arr.shape}"
-    return np.array(arr, dtype=want, copy=True), None
+    with np.errstate(over="ignore"):
+        out = np.array(arr, dtype=want, copy=True)
+    if want.kind == "f" and not np.isfinite(out).all():
+        bad = int(out.size - np.isfinite(out).sum())
+        return None, (f"{key}: expected finite values, got {bad} NaN/inf of {out.size} "
+                      f"(weights of a diverged run?)")
+    return out, None

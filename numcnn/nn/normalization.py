@@ -7,7 +7,7 @@ import numpy as np
 from .. import functional as F
 from .._random import default_rng
 from .._validate import integer, real
-from ..functional.normalization import KERNEL_DTYPES
+from ..functional._validate import KERNEL_DTYPES
 from .linear import float_dtype
 from .module import Module
 from .parameter import Parameter

@@ -198,15 +198,6 @@ def _ints(op: Op, name: str, n: int, default: int) -> list[int]:
     return [int(e) for e in v]
 
 
-def _symmetric(op: Op, pads: list[tuple[int, int]], what: str) -> tuple[int, int]:
-    if any(b != e for b, e in pads):
-        raise op.unsupported("pads" if op.attrs.get("auto_pad", "NOTSET") == "NOTSET"
-                             else "auto_pad",
-                             f"asymmetric padding {pads} (begin, end per axis) needs "
-                             f"asymmetric padding in numcnn.functional.{what}")
-    return pads[0][0], pads[1][0]
-
-
 def _as_2d(op: Op, x: np.ndarray, what: str) -> np.ndarray:
     """(N, C, L) -> (N, C, 1, L): a 1-D op is the 2-D op on a height-1 image."""
     if x.ndim == 3:
@@ -238,17 +229,19 @@ class _Conv(Op):
                                                    f"the weight's {kernel}")
         return n, kernel, _ints(self, "strides", n, 1), _ints(self, "dilations", n, 1)
 
-    def _run(self, x, w, b, strides, padding, dilations, *extra):
-        """The functional forward on (N, C, H, W), a 1-D input as height 1 (``padding``,
-        ``extra`` per spatial axis of x)."""
+    def _run(self, x, w, b, strides, pads, dilations, *extra):
+        """The functional forward on (N, C, H, W), a 1-D input as height 1 (``pads``: ONNX's
+        (begin, end) per spatial axis of x, which are numcnn's (top, left, bottom, right);
+        ``extra``: per spatial axis)."""
         n = x.ndim - 2
         x4 = _as_2d(self, x, "convolution")
         if n == 1:
             w = w[:, :, None, :]
             strides, dilations = [1, *strides], [1, *dilations]
-            padding, extra = [0, *padding], [[0, *e] for e in extra]
+            pads, extra = [(0, 0), *pads], [[0, *e] for e in extra]
+        padding = (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
         out, cache = getattr(F, f"{self.fn}_forward")(
-            x4, w, b, tuple(strides), tuple(padding), *map(tuple, extra), tuple(dilations),
+            x4, w, b, tuple(strides), padding, *map(tuple, extra), tuple(dilations),
             int(self.attrs["group"]))
         return [out[:, :, 0] if n == 1 else out], (cache, n)
 
@@ -269,11 +262,7 @@ class Conv(_Conv):
         x, w, b = (xs + [None])[:3]
         n, kernel, strides, dilations = self._window(x, w)
         pads = _spatial_pads(self, x.shape[2:], kernel, strides, dilations)
-        if n == 2:
-            padding = _symmetric(self, pads, "conv2d_forward")
-        else:
-            padding = [_symmetric(self, [(0, 0), *pads], "conv2d_forward")[1]]
-        return self._run(x, w, b, strides, padding, dilations)
+        return self._run(x, w, b, strides, pads, dilations)
 
 
 @register("ConvTranspose")
@@ -287,18 +276,24 @@ class ConvTranspose(_Conv):
         n, kernel, strides, dilations = self._window(x, w)
         extra = _ints(self, "output_padding", n, 0)
         pads = self._pads(x.shape[2:], kernel, strides, dilations, extra)
-        # numcnn crops `padding` at the start and `padding - output_padding` at the end
-        padding = [b_ for b_, _ in pads]
-        out_pad = [o + b_ - e for o, (b_, e) in zip(extra, pads)]
-        for p, q, s_, d in zip(padding, out_pad, strides, dilations):
-            if p < 0 or not 0 <= q < max(s_, d):
+        # numcnn crops (begin, end) and then adds output_padding rows / columns at the end:
+        # a negative end crop (output_shape asking for more) is more output_padding, and
+        # output_padding beyond numcnn's bound max(stride, dilation) - 1 a smaller end crop
+        crops, out_pad = [], []
+        for (begin, end), o, s_, d in zip(pads, extra, strides, dilations):
+            end -= o
+            o = max(-end, 0)
+            end = max(end, 0)
+            if begin < 0 or o >= max(s_, d):
                 raise self.unsupported(
                     "pads" if self.attrs["output_shape"] is None else "output_shape",
-                    f"padding {pads} (begin, end per axis) with output_padding {extra} and "
-                    f"strides {strides} is not a symmetric padding plus an output_padding "
-                    f"below the stride: needs asymmetric padding in "
-                    f"numcnn.functional.conv_transpose2d_forward")
-        return self._run(x, w, b, strides, padding, dilations, out_pad)
+                    f"pads {pads} (begin, end per axis) with output_padding {extra} and "
+                    f"strides {strides} would extend the output beyond output_padding < "
+                    f"max(stride, dilation), what numcnn.functional.conv_transpose2d_forward "
+                    f"adds")
+            crops.append((begin, end))
+            out_pad.append(o)
+        return self._run(x, w, b, strides, crops, dilations, out_pad)
 
     def _pads(self, in_sizes, kernel, strides, dilations, extra):
         """ONNX's begin/end cropping of the full transposed-convolution output."""
@@ -342,36 +337,23 @@ class _Pool(Op):
         return kernel, strides, dilations, pads
 
     def _pool2d(self, x4, kernel, strides, dilations, pads):
-        """One numcnn 2-D pooling call; checks what numcnn.functional supports."""
-        what = f"{self.kind}_forward"
-        if any(d != 1 for d in dilations):
-            raise self.unsupported("dilations", f"{dilations}: needs dilation in "
-                                                f"numcnn.functional.{what}")
-        if int(self.attrs.get("ceil_mode", 0)):
-            floor = [(size + b + e - k) // s + 1 for size, k, s, (b, e)
-                     in zip(x4.shape[2:], kernel, strides, pads)]
-            ceil = [-(-(size + b + e - k) // s) + 1 for size, k, s, (b, e)
-                    in zip(x4.shape[2:], kernel, strides, pads)]
-            if floor != ceil:
-                raise self.unsupported("ceil_mode", f"needs ceil_mode in "
-                                                    f"numcnn.functional.{what}")
-        padding = _symmetric(self, pads, what)
-        if self.kind == "avg_pool2d" and any(padding) and not int(
-                self.attrs["count_include_pad"]):
-            raise self.unsupported("count_include_pad", f"0 with padding {pads}: needs "
-                                                        f"count_include_pad=False in "
-                                                        f"numcnn.functional.{what}")
-        if any(2 * p > k for p, k in zip(padding, kernel)):
-            raise self.unsupported("pads", f"{pads} is more than half the kernel "
-                                           f"{kernel}: needs such padding in "
-                                           f"numcnn.functional.{what}")
-        return getattr(F, what)(x4, tuple(kernel), tuple(strides), padding)
+        """One numcnn 2-D pooling call: ONNX's (begin, end) pads per axis are numcnn's
+        (top, left, bottom, right); ceil_mode, dilations and count_include_pad map one to
+        one (ONNX's reference and PyTorch share the last-window rule and the divisors)."""
+        padding = (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+        ceil = bool(int(self.attrs["ceil_mode"]))
+        if self.kind == "max_pool2d":
+            return F.max_pool2d_forward(x4, tuple(kernel), tuple(strides), padding,
+                                        tuple(dilations), ceil)
+        return F.avg_pool2d_forward(x4, tuple(kernel), tuple(strides), padding, ceil,
+                                    bool(int(self.attrs["count_include_pad"])),
+                                    dilation=tuple(dilations))
 
     def forward(self, xs, ctx):
         x = xs[0]
         if not np.issubdtype(x.dtype, np.floating):
-            raise self.unsupported("X", f"{x.dtype} input: needs integer inputs in "
-                                        f"numcnn.functional.{self.kind}_forward")
+            raise self.unsupported("X", f"{x.dtype} input: numcnn averages floating-point "
+                                        f"tensors only")
         kernel, strides, dilations, pads = self._geometry(x)
         if len(kernel) == 1:
             out, cache = self._pool2d(x[:, :, None, :], [1, *kernel], [1, *strides],
@@ -419,6 +401,20 @@ class MaxPool(_Pool):
     kind = "max_pool2d"
     attributes = {"auto_pad": "NOTSET", "ceil_mode": 0, "dilations": None,
                   "kernel_shape": None, "pads": None, "storage_order": 0, "strides": None}
+
+    def forward(self, xs, ctx):
+        x = xs[0]
+        if x.dtype not in (np.int8, np.uint8):
+            return super().forward(xs, ctx)
+        # ONNX's int8 / uint8 MaxPool (an image of bytes): the max of small integers is
+        # exact in float64, and an integer output has no gradient
+        outs, _ = super().forward([x.astype(np.float64)], ctx)
+        return [outs[0].astype(x.dtype), *outs[1:]], None
+
+    def backward(self, douts, cache):
+        if cache is None:
+            raise self.unsupported("X", "an integer input has no gradient")
+        return super().backward(douts, cache)
 
     def _outputs(self, out, cache, x):
         if not self.wants(1):
@@ -823,7 +819,10 @@ class Constant(Op):
 # ------------------------------------------------------------------------------- resizing
 @register("Resize")
 class Resize(Op):
-    """Nearest and bilinear resizing of the (H, W) axes, by numcnn's upsampling pairs."""
+    """Nearest and linear resizing of the (H, W) axes of (N, C, H, W), by
+    ``numcnn.functional.interpolate_forward`` with ONNX's coordinate rules: any scale or size,
+    every coordinate_transformation_mode, nearest_mode, keep_aspect_ratio_policy, axes, and
+    tf_crop_and_resize's roi and extrapolation_value."""
 
     attributes = {"antialias": 0, "axes": None, "coordinate_transformation_mode": "half_pixel",
                   "cubic_coeff_a": -0.75, "exclude_outside": 0, "extrapolation_value": 0.0,
@@ -833,6 +832,8 @@ class Resize(Op):
 
     def setup(self):
         a = self.attrs
+        if self.opset < 11:  # Resize-10 is Upsample's rule: out[o] = in[floor(o / scale)]
+            a["coordinate_transformation_mode"], a["nearest_mode"] = "asymmetric", "floor"
         if a["mode"] not in ("nearest", "linear"):
             raise self.unsupported("mode", f"{a['mode']!r}: numcnn resizes with 'nearest' and "
                                            f"'linear' only")
@@ -840,69 +841,76 @@ class Resize(Op):
             raise self.unsupported("antialias", "1: antialiased resizing is not supported")
         if int(a["exclude_outside"]):
             raise self.unsupported("exclude_outside", "applies to cubic resizing only")
+        if a["keep_aspect_ratio_policy"] not in ("stretch", "not_larger", "not_smaller"):
+            raise self.unsupported("keep_aspect_ratio_policy",
+                                   f"unknown value {a['keep_aspect_ratio_policy']!r}")
 
-    def _scales(self, x, xs):
-        """Integer scale factors (s_h, s_w) for the spatial axes, from scales or sizes."""
+    def _geometry(self, x, xs):
+        """(sizes, scales, roi) over all axes of x, as ONNX's reference resolves them:
+        sizes (an int per axis) or None, scales (a float per axis) or None, roi (starts, ends)."""
         if self.opset < 11:  # Resize-10: (X, scales)
-            scales, sizes = xs[1], None
+            roi, scales, sizes = None, xs[1], None
         else:
-            scales = xs[2] if len(xs) > 2 else None
-            sizes = xs[3] if len(xs) > 3 else None
-        axes = self.attrs["axes"]
+            roi, scales, sizes = (list(xs[1:4]) + [None] * 3)[:3]
         rank = x.ndim
+        axes = self.attrs["axes"]
         axes = list(range(rank)) if axes is None else [int(a) % rank for a in axes]
+
+        def full(values, fill):
+            out = list(fill)
+            for a, v in zip(axes, np.asarray(values).reshape(-1)):
+                out[a] = v
+            return out
+
+        starts, ends = [0.0] * rank, [1.0] * rank
+        if roi is not None and np.size(roi):
+            r = np.asarray(roi).reshape(-1)
+            starts, ends = full(r[:len(axes)], starts), full(r[len(axes):], ends)
         if sizes is not None and np.size(sizes):
-            if self.attrs["keep_aspect_ratio_policy"] != "stretch":
-                raise self.unsupported("keep_aspect_ratio_policy",
-                                       f"{self.attrs['keep_aspect_ratio_policy']!r} needs "
-                                       f"resizing to any size in numcnn.functional")
-            full = list(x.shape)
-            for a, s in zip(axes, np.asarray(sizes).reshape(-1)):
-                full[a] = int(s)
-            factors = [o / i for o, i in zip(full, x.shape)]
-        elif scales is not None and np.size(scales):
-            factors = [1.0] * rank
-            for a, s in zip(axes, np.asarray(scales, dtype=np.float64).reshape(-1)):
-                factors[a] = float(s)
-        else:
-            raise self.unsupported("scales", "Resize needs scales or sizes")
-        if rank != 4 or factors[0] != 1 or factors[1] != 1:
-            raise self.unsupported("scales", f"{factors}: numcnn resizes the (H, W) axes of "
-                                             f"an (N, C, H, W) tensor")
-        sh, sw = factors[2:]
-        if not (sh == int(sh) >= 1 and sw == int(sw) >= 1):
-            raise self.unsupported("scales", f"{factors}: needs resizing by non-integer "
-                                             f"factors in numcnn.functional")
-        return int(sh), int(sw)
+            sizes = [int(v) for v in full(sizes, x.shape)]
+            scales = [o / i for o, i in zip(sizes, x.shape)]
+            policy = self.attrs["keep_aspect_ratio_policy"]
+            if policy != "stretch":
+                scale = (min if policy == "not_larger" else max)(scales[a] for a in axes)
+                scales = [scale if a in axes else 1.0 for a in range(rank)]
+                sizes = [int(scale * n + 0.5) if a in axes else n  # ONNX rounds halves up
+                         for a, n in enumerate(x.shape)]
+            return sizes, scales, (starts, ends)
+        if scales is not None and np.size(scales):
+            scales = [float(v) for v in full(scales, [1.0] * rank)]
+            return None, scales, (starts, ends)
+        raise self.unsupported("scales", "Resize needs scales or sizes")
 
     def forward(self, xs, ctx):
         x = xs[0]
-        sh, sw = self._scales(x, xs)
-        mode = self.attrs["coordinate_transformation_mode"]
-        if self.attrs["mode"] == "nearest":
-            nm = self.attrs["nearest_mode"]
-            # with integer factors, these give out[o] = x[floor(o / s)]
-            exact = (mode in ("asymmetric", "tf_half_pixel_for_nn") and nm == "floor") or (
-                mode in ("half_pixel", "pytorch_half_pixel")
-                and nm in ("round_prefer_floor", "round_prefer_ceil"))
-            if not exact and (sh, sw) != (1, 1):
-                raise self.unsupported("coordinate_transformation_mode",
-                                       f"{mode!r} with nearest_mode {nm!r} needs that "
-                                       f"coordinate mode in numcnn.functional")
-            out, cache = F.upsample_nearest2d_forward(x, (sh, sw))
-            return [out], ("nearest", cache)
-        if mode not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
-            raise self.unsupported("coordinate_transformation_mode",
-                                   f"{mode!r} needs that coordinate mode for linear resizing "
-                                   f"in numcnn.functional")
-        out, cache = F.upsample_bilinear2d_forward(x, (sh, sw), mode == "align_corners")
-        return [out], ("linear", cache)
+        sizes, scales, (starts, ends) = self._geometry(x, xs)
+        a = self.attrs
+        mode = a["coordinate_transformation_mode"]
+        same = [s == 1.0 and (sizes is None or sizes[k] == x.shape[k])
+                and (mode != "tf_crop_and_resize" or (starts[k], ends[k]) == (0, 1))
+                for k, s in enumerate(scales)]
+        if x.ndim != 4 or not same[0] or not same[1]:
+            raise self.unsupported("scales", f"{scales} (sizes {sizes}) on a tensor of shape "
+                                             f"{x.shape}: numcnn resizes the (H, W) axes of "
+                                             f"an (N, C, H, W) tensor")
+        kw = dict(coordinate_transformation_mode=mode,
+                  mode="bilinear" if a["mode"] == "linear" else "nearest")
+        if a["mode"] == "nearest":
+            kw["nearest_mode"] = a["nearest_mode"]
+        if mode == "tf_crop_and_resize":
+            kw.update(roi=((starts[2], ends[2]), (starts[3], ends[3])),
+                      extrapolation_value=float(a["extrapolation_value"]))
+        if sizes is None:  # the output size is floor(n * scale), as numcnn's
+            kw["scale_factor"] = tuple(scales[2:])
+        else:              # the output has `sizes`; coordinates use `scales` if they differ
+            kw["size"] = tuple(sizes[2:])
+            if any(s != o / n for s, o, n in zip(scales[2:], sizes[2:], x.shape[2:])):
+                kw["scale_factor"] = tuple(scales[2:])
+        out, cache = F.interpolate_forward(x, **kw)
+        return [out], cache
 
     def backward(self, douts, cache):
-        kind, c = cache
-        back = F.upsample_nearest2d_backward if kind == "nearest" \
-            else F.upsample_bilinear2d_backward
-        return [back(douts[0], c), None, None, None]
+        return [F.interpolate_backward(douts[0], cache), None, None, None]
 
 
 # ------------------------------------------------------------------ softmax and the loss
@@ -914,6 +922,9 @@ def _softmax_2d(op: Op, x):
 
 @register("Softmax", "LogSoftmax")
 class Softmax(Op):
+    """numcnn's softmax / log-softmax pair along ``axis``; before opset 13 the input is
+    coerced to 2-D at ``axis`` and each row normalised."""
+
     attributes = {"axis": None}
 
     def setup(self):
@@ -922,20 +933,26 @@ class Softmax(Op):
 
     def forward(self, xs, ctx):
         x = xs[0]
-        fn = F.softmax if self.op_type == "Softmax" else F.log_softmax
+        fn = "softmax" if self.op_type == "Softmax" else "log_softmax"
         if self.opset >= 13:
-            return [fn(x, int(self.attrs["axis"]))], None
-        return [fn(_softmax_2d(self, x), 1).reshape(x.shape)], None
+            out, cache = getattr(F, f"{fn}_forward")(x, int(self.attrs["axis"]))
+            return [out], (cache, None)
+        out, cache = getattr(F, f"{fn}_forward")(_softmax_2d(self, x), 1)
+        return [out.reshape(x.shape)], (cache, x.shape)
 
     def backward(self, douts, cache):
-        raise self.unsupported("backward", f"needs a {self.op_type.lower()} backward pair in "
-                                           f"numcnn.functional")
+        cache, shape = cache
+        fn = "softmax" if self.op_type == "Softmax" else "log_softmax"
+        d = douts[0] if shape is None else douts[0].reshape(cache[0].shape)
+        dx = getattr(F, f"{fn}_backward")(d, cache)
+        return [dx if shape is None else dx.reshape(shape)]
 
 
 @register("SoftmaxCrossEntropyLoss")
 class SoftmaxCrossEntropyLoss(Op):
-    """numcnn's softmax cross-entropy; (N, C, d1, ..., dk) scores run as (N, C, d1*...*dk, 1)
-    images (the loss is per element, so the layout of the d axes does not matter)."""
+    """numcnn's softmax cross-entropy on (N, C) or (N, C, d1, ..., dk) scores, with class
+    weights, ignore_index and every reduction; the optional log_prob output is
+    log_softmax(scores) along the classes, and its gradient joins the loss's."""
 
     attributes = {"ignore_index": None, "reduction": "mean"}
     control = (1,)
@@ -947,33 +964,23 @@ class SoftmaxCrossEntropyLoss(Op):
     def forward(self, xs, ctx):
         scores, labels = xs[0], xs[1]
         weights = xs[2] if len(xs) > 2 else None
-        N, C = scores.shape[:2]
-        rest = scores.shape[2:]
-        x = scores if scores.ndim == 2 else scores.reshape(N, C, -1, 1)
-        t = labels if labels.ndim == 1 else labels.reshape(N, -1, 1)
         ii = self.attrs["ignore_index"]
         ignore = int(ii) if ii is not None else int(np.iinfo(np.int64).min)
         if weights is not None:
             _same_dtype(self, scores=scores, weights=weights)
-        loss, cache = F.softmax_cross_entropy_forward(x, t.astype(np.int64, copy=False),
-                                                      weights, ignore, self.attrs["reduction"])
-        loss = np.asarray(loss, dtype=scores.dtype)
-        if self.attrs["reduction"] == "none":
-            loss = loss.reshape(N, *rest)
-        outs = [loss]
+        loss, cache = F.softmax_cross_entropy_forward(
+            scores, labels.astype(np.int64, copy=False), weights, ignore,
+            self.attrs["reduction"])
+        outs, log_prob_cache = [np.asarray(loss, dtype=scores.dtype)], None
         if self.wants(1):
-            outs.append(F.log_softmax(scores, 1))
-        return outs, (cache, x.shape, scores.shape, labels.shape)
+            log_prob, log_prob_cache = F.log_softmax_forward(scores, 1)
+            outs.append(log_prob)
+        return outs, (cache, log_prob_cache)
 
     def backward(self, douts, cache):
-        cache, x_shape, s_shape, l_shape = cache
-        if len(douts) > 1 and douts[1] is not None:
-            raise self.unsupported("log_prob", "its gradient needs a log_softmax backward "
-                                               "pair in numcnn.functional")
-        d = douts[0]
-        if self.attrs["reduction"] == "none":
-            d = d.reshape(l_shape[0], -1, 1) if len(l_shape) > 1 else d
-        else:
-            d = float(d)
+        cache, log_prob_cache = cache
+        d = douts[0] if self.attrs["reduction"] == "none" else float(douts[0])
         dx = F.softmax_cross_entropy_backward(d, cache)
-        return [dx.reshape(s_shape), None, None]
+        if len(douts) > 1 and douts[1] is not None:  # the log_prob output is read too
+            dx = dx + F.log_softmax_backward(douts[1], log_prob_cache)
+        return [dx, None, None]

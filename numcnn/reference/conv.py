@@ -85,10 +85,11 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
                              groups=1):
     """The scatter form: every input pixel adds a weighted copy of the kernel onto the output,
 
-    y_full[n, g_c F_g + f, h s_h + i d_h, v s_w + j d_w] += w[c, f, i, j] x[n, c, h, v],
+    y_full[n, g_c F_g + f, ih s_h + i d_h, iw s_w + j d_w] += w[c, f, i, j] x[n, c, ih, iw],
 
-    then y = y_full cropped (p_t rows off the top, p_b off the bottom, p_l and p_r columns;
-    output_padding rows of zeros kept at the bottom) + b.
+    with g_c = c // C_g the group of input channel c; then y = y_full cropped (p_t rows off
+    the top, p_b off the bottom, p_l and p_r columns; output_padding rows of zeros kept at
+    the bottom) + b.
     x (N, C, H, W), w (C, F/g, k_h, k_w) -> y (N, F, H_o, W_o),
     H_o = (H - 1) s_h - p_t - p_b + d_h (k_h - 1) + output_padding_h + 1.
     """
@@ -117,8 +118,8 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
 def conv_transpose2d_backward(dout, cache):
     """Each input pixel's gradient gathers what its scattered copies received:
 
-    dx[n, c, h, v] = sum_{f, i, j} w[c, f, i, j] dout_full[n, g_c F_g + f, h s_h + i d_h, ...],
-    dw[c, f, i, j] = sum_{n, h, v} x[n, c, h, v] dout_full[n, ..., h s_h + i d_h, ...],
+    dx[n, c, ih, iw] = sum_{f, i, j} w[c, f, i, j] dout_full[n, g_c F_g + f, ih s_h + i d_h, ...],
+    dw[c, f, i, j] = sum_{n, ih, iw} x[n, c, ih, iw] dout_full[n, ..., ih s_h + i d_h, ...],
     db[f] = sum_{n, oh, ow} dout[n, f, oh, ow]  (dout_full: dout put back into y_full's frame).
 
     Returns dx (N, C, H, W), dw (C, F/g, k_h, k_w), db (F,) or None.

@@ -41,7 +41,10 @@ def _torch_linear(o: int, n_out: int, n_in: int, scale_factor, align_corners: bo
 
 
 def _onnx(o: int, n_out: int, n_in: int, scale: float, mode: str, roi) -> float:
-    """ONNX Resize's x_original, with L = scale * n_in the resized length as a real number."""
+    """ONNX Resize's x_original, with L = scale * n_in the resized length as a real number
+    (the roi is np.float32, as ONNX's reference takes it: see
+    ``numcnn.functional.upsample._onnx_source``; o is a float64)."""
+    o = np.float64(o)
     L = scale * n_in
     if mode == "half_pixel":
         return (o + 0.5) / scale - 0.5
@@ -55,7 +58,7 @@ def _onnx(o: int, n_out: int, n_in: int, scale: float, mode: str, roi) -> float:
         return o / scale
     start, end = roi                                              # tf_crop_and_resize
     if L == 1:
-        return (end - start) * (n_in - 1) / 2 + start * (n_in - 1)
+        return np.float64((end - start) * (n_in - 1) / 2) + start * (n_in - 1)
     return o * (end - start) * (n_in - 1) / (L - 1) + start * (n_in - 1)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import integer, real
 from .history import History, is_scalar
 
 
@@ -88,12 +89,9 @@ class EarlyStopping(Callback):
                  min_delta: float = 0.0) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'min' or 'max'; got {mode!r}")
-        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 1; got {patience!r}")
-        if not min_delta >= 0:
-            raise ValueError(f"EarlyStopping: min_delta must be >= 0; got {min_delta!r}")
         self.monitor, self.mode = monitor, mode
-        self.patience, self.min_delta = patience, float(min_delta)
+        self.patience = integer("EarlyStopping", "patience", patience)
+        self.min_delta = real("EarlyStopping", "min_delta", min_delta, 0)
         self.reset()
 
     def reset(self) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import numbers
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .._validate import integer, real
 from ..functional._validate import flag
 from ..io import read_checkpoint, save_checkpoint
 from ..nn.module import no_grad
@@ -136,13 +136,12 @@ def _current_lr(optimizer, scheduler) -> float | None:
 
 
 def _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler) -> None:
-    if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"fit: epochs must be an int >= 1; got {epochs!r}")
+    integer("fit", "epochs", epochs)
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'batch'; got "
                          f"{scheduler_interval!r}")
-    if grad_clip is not None and not (is_scalar(grad_clip) and grad_clip > 0):
-        raise ValueError(f"fit: grad_clip must be a positive number or None; got {grad_clip!r}")
+    if grad_clip is not None:
+        real("fit", "grad_clip", grad_clip, 0, min_open=True)
     if mode not in ("min", "max"):
         raise ValueError(f"fit: mode must be 'min' or 'max'; got {mode!r}")
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
