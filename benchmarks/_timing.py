@@ -19,11 +19,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-# Pause after a worker's round before the next worker starts.  After a GEMM, OpenBLAS's
-# worker thread spins for about 0.11 s (2**28 cycles) before it sleeps, so without the
-# pause the first ~0.1 s of PyTorch's round would run with one of its cores taken (measured:
-# PyTorch up to 2x slower).  PyTorch's own threads spin for under 10 ms.
-SETTLE = {"numcnn": 0.15, "baseline": 0.15, "torch": 0.02}  # seconds, per engine
+# Pause after a worker's round before the next worker starts, so that its idle threads have
+# stopped spinning: numcnn's OpenBLAS workers spin 2**12 cycles (numcnn/_threads.py), PyTorch's
+# and onnxruntime's OpenMP threads under 10 ms.  (Without numcnn's setting, OpenBLAS's spin
+# for about 0.1 s after each GEMM and the next worker's round would start on one core.)
+SETTLE = {"numcnn": 0.02, "baseline": 0.02, "torch": 0.02, "ort": 0.02}  # seconds
 
 
 def thread_env(threads: int) -> dict[str, str]:

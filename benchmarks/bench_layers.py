@@ -28,8 +28,8 @@ new/base      numcnn time / the --baseline numcnn's time
 
 PyTorch runs ``y = op(x)`` then ``y.backward(g)`` with x and the weights requiring grad
 (its default CPU paths, NCHW, its default OpenMP wait policy); numcnn runs the public
-``numcnn.functional`` forward/backward pair (validation included), whose import sets
-``OMP_WAIT_POLICY=PASSIVE``.
+``numcnn.functional`` forward/backward pair (validation included).  Both workers import
+NumPy first, as a user's script does.
 """
 
 from __future__ import annotations
@@ -183,8 +183,9 @@ def gemm_gflops(reps: int = 3) -> float:
 
 def worker_main(engine: str, threads: int, target: float, cases: list[Case]) -> None:
     def setup():
+        import numpy  # noqa: F401  first, as in a user's script
         if engine == "numcnn":
-            import numcnn  # noqa: F401  (sets OMP_WAIT_POLICY before the pools start)
+            import numcnn  # noqa: F401  (calms the thread pools: numcnn/_threads.py)
             make = numcnn_step
         else:
             import torch  # noqa: F401

@@ -6,17 +6,11 @@ Floors (each imports only the ones below it, see docs/design.md):
 ``interpret``, ``onnx``, ``viz`` (the last four load on first use).
 """
 
-import os
+from ._threads import calm_thread_pools
 
-# numba's OpenMP threads and OpenBLAS's threads share 2 cores on small machines; a thread
-# that spin-waits after its parallel region steals a core from the other pool's next one.
-# OMP_WAIT_POLICY: numba's threads sleep at once (a training step measured 1.8x slower
-# without).  OPENBLAS_THREAD_TIMEOUT: OpenBLAS's workers spin 2**12 cycles, not 2**28
-# (~0.1 s), after a GEMM (a U-Net step measured 10-15% faster).  Both are read when the
-# thread pool starts: OpenBLAS's when NumPy is first imported, so the second takes effect
-# only if numcnn is imported before NumPy, or is set in the shell (docs/performance.md).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
+# numba's and OpenBLAS's threads share the cores: make idle workers of both sleep soon,
+# whether NumPy was imported before numcnn or not (numcnn/_threads.py says how and why).
+calm_thread_pools()
 
 from . import (  # noqa: E402,E501
     data,
