@@ -183,10 +183,12 @@ def _build(spec: dict, **kwargs):
 # --------------------------------------------------------------------------- demo
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="train the U-Net on the nuclei image (the main demo)",
-                       description="Train a U-Net on stardist's nuclei image, segment it, "
-                                   "write figures, metrics.json and model.npz.")
+                       description="Train a 3-class U-Net on stardist's nuclei image, find "
+                                   "every nucleus, compare with the classical baselines; "
+                                   "write instances.npy, figures, metrics.json and model.npz.")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--epochs", type=positive_int, default=40)
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="epochs of the 3-class U-Net (default: the demo's, numcnn.demo.EPOCHS)")
     p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--quick", action="store_true", help="a tiny run, for smoke tests")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")

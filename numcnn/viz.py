@@ -416,3 +416,94 @@ def _depth_colour(i: int, n: int):
     """Colour i of n along a perceptual map (input layers dark, output layers light)."""
     from matplotlib import colormaps
     return colormaps["viridis"](0.9 * i / max(n - 1, 1))
+
+
+# ------------------------------------------------------------------ instance segmentation
+def instance_errors(pred: np.ndarray, target: np.ndarray, thresh: float = 0.5) -> dict:
+    """The objects that the one-to-one matching at IoU >= ``thresh`` leaves alone, sorted
+    into the errors a reader of a nuclei figure looks for.
+
+    - ``merged``: unmatched true ids that share one predicted object with another true
+      nucleus (that object covers at least half of each of them: two nuclei became one);
+    - ``missed``: the other unmatched true ids;
+    - ``spurious``: unmatched predicted ids (a piece of a split nucleus, or nothing at all).
+
+    pred, target : (H, W) integer label images, 0 background.  Returns lists of ids.
+    """
+    from .metrics import match_instances
+
+    r = match_instances(pred, target, thresh)
+    true_ids = np.setdiff1d(np.unique(target), [0])
+    pred_ids = np.setdiff1d(np.unique(pred), [0])
+    missed = np.setdiff1d(true_ids, r["matches"][:, 0])
+    spurious = np.setdiff1d(pred_ids, r["matches"][:, 1]).tolist()
+    # for each true object: the predicted object holding most of its pixels, and how much
+    covered = {}
+    for t in true_ids:
+        p, n = np.unique(pred[target == t], return_counts=True)
+        n, p = n[p > 0], p[p > 0]
+        if n.size and 2 * n.max() >= np.count_nonzero(target == t):
+            covered[int(t)] = int(p[n.argmax()])
+    holders = list(covered.values())
+    merged = [int(t) for t in missed if t in covered and holders.count(covered[t]) > 1]
+    return {"merged": merged, "missed": [int(t) for t in missed if t not in merged],
+            "spurious": spurious}
+
+
+def _outline(labels: np.ndarray) -> np.ndarray:
+    """Pixels of an object whose 4-neighbourhood holds another label (its outline), bool."""
+    edge = np.zeros(labels.shape, bool)
+    for axis in (0, 1):
+        step = np.diff(labels, axis=axis) != 0
+        lo = [slice(None)] * 2
+        hi = [slice(None)] * 2
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        edge[tuple(lo)] |= step
+        edge[tuple(hi)] |= step
+    return edge & (labels > 0)
+
+
+def plot_instances(image: np.ndarray, pred: np.ndarray, target: np.ndarray, path=None,
+                   title: str | None = None, thresh: float = 0.5) -> Figure:
+    """Predicted nuclei, each in its own colour, over the image with the true outlines in
+    white; the errors of ``instance_errors`` marked: missed true nuclei outlined in red,
+    merged ones in orange, spurious predicted objects in cyan (with a cross at their centre).
+    Two panels: the image with the true outlines, then the prediction.
+
+    image (H, W) or (1, H, W); pred, target (H, W) integer label images (0 background)."""
+    img = _image2d(image)
+    pred, target = np.asarray(pred), np.asarray(target)
+    errors = instance_errors(pred, target, thresh)
+    H, W = target.shape
+    wide = W > 2 * H
+    fig = Figure(figsize=(12, 2 * (12 * H / W) + 1.2) if wide else (12, 6 * H / W + 1))
+    axes = fig.subplots(2, 1) if wide else fig.subplots(1, 2)
+    rng = np.random.default_rng(0)  # colours only: the same figure every run
+    palette = np.concatenate([[[0, 0, 0]], rng.uniform(0.25, 1.0, (int(pred.max()), 3))])
+    lo, hi = float(img.min()), float(img.max())
+    grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)[..., None] * np.ones(3)
+    true_edge = _outline(target)
+    shown = grey.copy()
+    shown[true_edge] = 1.0
+    axes[0].imshow(shown, interpolation="nearest")
+    axes[0].set_title(f"image and the {len(np.setdiff1d(np.unique(target), [0]))} true "
+                      f"nuclei (white outlines)")
+    colours = np.where(pred[..., None] > 0, 0.35 * grey + 0.65 * palette[pred], 0.6 * grey)
+    colours[true_edge] = 1.0
+    for ids, labels, rgb in ((errors["missed"], target, (1.0, 0.1, 0.1)),
+                             (errors["merged"], target, (1.0, 0.6, 0.0)),
+                             (errors["spurious"], pred, (0.0, 1.0, 1.0))):
+        colours[_outline(np.where(np.isin(labels, ids), labels, 0))] = rgb
+    axes[1].imshow(colours, interpolation="nearest")
+    for k in errors["spurious"]:
+        r, c = np.argwhere(pred == k).mean(axis=0)
+        axes[1].plot(c, r, marker="x", color="cyan", markersize=6)
+    n_pred = len(np.setdiff1d(np.unique(pred), [0]))
+    axes[1].set_title(f"{n_pred} predicted nuclei; red: missed {len(errors['missed'])}, "
+                      f"orange: merged {len(errors['merged'])}, cyan x: spurious "
+                      f"{len(errors['spurious'])}")
+    for ax in axes:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)

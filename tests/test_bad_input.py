@@ -128,3 +128,37 @@ def test_numba_backed_ops_name_the_dtypes_they_take(op, call, dtype):
                                         rf"kernels are compiled for those\); got dtype "
                                         rf"{np.dtype(dtype)}"):
         call(x4.astype(dtype))
+
+
+@pytest.mark.parametrize("op, w", [
+    ("conv2d", np.zeros((0, 3, 3, 3), np.float32)),       # no filter
+    ("conv2d", np.zeros((4, 3, 0, 3), np.float32)),       # an empty kernel
+    ("conv_transpose2d", np.zeros((3, 0, 3, 3), np.float32)),
+])
+def test_empty_weights_are_refused(op, w):
+    with pytest.raises(ValueError, match=rf"{op}: w must have no empty axis; got weights "
+                                         rf"\({', '.join(map(str, w.shape))}\)"):
+        getattr(F, op + "_forward")(x4, w)
+
+
+def test_an_empty_batch_goes_through_and_back():
+    x = np.zeros((0, 3, 8, 8), np.float32)
+    for fwd, bwd, weights in [(F.conv2d_forward, F.conv2d_backward, w),
+                              (F.conv_transpose2d_forward, F.conv_transpose2d_backward,
+                               np.zeros((3, 2, 3, 3), np.float32))]:
+        out, cache = fwd(x, weights)
+        dx, dw, _ = bwd(out, cache)
+        assert out.shape[0] == 0 and dx.shape == x.shape and not dw.any()
+
+
+def test_adaptive_pooling_of_an_empty_image():
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: x must have H, W >= 1.*got "
+                                         r"shape \(2, 3, 0, 8\)"):
+        F.adaptive_avg_pool2d_forward(x4[:, :, :0], 1)
+
+
+def test_a_backward_needs_its_forwards_cache():
+    out, cache = F.max_pool2d_forward(x4, 2)
+    with pytest.raises(TypeError, match="max_pool2d_backward: cache must be the MaxPoolCache "
+                                        "that max_pool2d_forward returned; got tuple"):
+        F.max_pool2d_backward(out, tuple(cache))

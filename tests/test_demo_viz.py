@@ -10,14 +10,34 @@ from numcnn import viz
 
 def test_demo_quick_writes_every_output(tmp_path):
     pytest.importorskip("stardist")
+    from numcnn.datasets import load_nuclei
     from numcnn.demo import main
 
     assert main(["--quick", "--quiet", "--out", str(tmp_path)]) == 0
-    for name in ["learning_curves.png", "validation.png", "prediction.png", "metrics.json",
-                 "history.json", "checkpoints/last.npz", "checkpoints/best.npz"]:
+    for name in ["learning_curves.png", "validation.png", "prediction.png", "instances.png",
+                 "instances.npy", "comparison.md", "metrics.json", "history.json",
+                 "checkpoints/last.npz", "checkpoints/best.npz", "model.npz"]:
         assert (tmp_path / name).stat().st_size > 0, name
     result = json.loads((tmp_path / "metrics.json").read_text())
-    assert 0.0 <= result["val_fg_iou"] <= 1.0 and result["epochs"] == 2
+    assert result["epochs"] == 2 and result["val_rows"] == [384, 512]
+    instances = np.load(tmp_path / "instances.npy")
+    assert instances.shape == (512, 512) and instances.dtype == np.int32
+    assert instances.min() >= 0
+    # the reported numbers are those of instances.npy, scored by stardist's own matcher
+    matching = pytest.importorskip("stardist.matching").matching
+    truth = load_nuclei().instances[384:]
+    s = matching(truth, instances[384:], thresh=0.5)
+    assert (s.tp, s.fp, s.fn) == (result["val_tp"], result["val_fp"], result["val_fn"])
+    assert result["val_ap"] == pytest.approx(s.accuracy)
+    fg = ((instances[384:] > 0) & (truth > 0)).sum() / ((instances[384:] > 0) | (truth > 0)).sum()
+    assert result["val_fg_iou"] == pytest.approx(fg)
+    table = (tmp_path / "comparison.md").read_text()
+    for name in ["3-class U-Net", "2-class U-Net + connected components",
+                 "Otsu + distance-transform watershed"]:
+        assert name in table
+    # Otsu + watershed has no learning: its numbers do not depend on the quick training
+    otsu = result["baselines"]["Otsu + distance-transform watershed"]
+    assert otsu["n_true"] == 36 and otsu["ap"] > 0.5
 
 
 def test_figures_are_png_files(tmp_path):
@@ -48,3 +68,26 @@ def test_history_plot_ticks_whole_epochs():
     for ax in fig.axes:
         ticks = ax.get_xticks()
         assert len(ticks) >= 2 and np.all(ticks == np.round(ticks)), ticks
+
+
+def test_instance_errors_sort_the_unmatched_objects():
+    truth = np.zeros((8, 20), np.int64)
+    truth[1:5, 0:4], truth[1:5, 4:8] = 1, 2      # a touching pair, predicted as one
+    truth[1:5, 10:14] = 3                         # missed
+    pred = np.zeros_like(truth)
+    pred[1:5, 0:8] = 4
+    pred[6:8, 16:20] = 9                          # nothing there: spurious
+    errors = viz.instance_errors(pred, truth)
+    # 4 matches 1 (IoU 1/2); 2 is inside it as well: merged, not missed
+    assert errors == {"merged": [2], "missed": [3], "spurious": [9]}
+    assert viz.instance_errors(truth, truth) == {"merged": [], "missed": [], "spurious": []}
+
+
+def test_instance_figure_counts_the_errors(tmp_path):
+    truth = np.zeros((8, 20), np.int64)
+    truth[1:5, 10:14] = 3
+    pred = np.zeros_like(truth)
+    pred[6:8, 16:20] = 9
+    fig = viz.plot_instances(np.zeros((8, 20)), pred, truth, tmp_path / "inst.png")
+    assert "missed 1" in fig.axes[1].get_title() and "spurious 1" in fig.axes[1].get_title()
+    assert (tmp_path / "inst.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -38,6 +38,22 @@ def _mixed_layers():
         nn.Linear(4 * 14 * 14, 5, rng=3), nn.BatchNorm1d(5), nn.Identity())
 
 
+def _new_layers():
+    """The PyTorch options added since: conv padding 'same' and four-sided, pooling dilation,
+    ceil_mode, count_include_pad=False and four-sided padding, adaptive pooling, resizing by
+    a size and by a non-integer scale, nearest-exact, softmax on an axis."""
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding="same", dilation=2, rng=0),
+        nn.MaxPool2d(3, 2, (1, 0, 1, 1), dilation=2, ceil_mode=True),
+        nn.Conv2d(4, 4, (3, 2), padding=(0, 1, 2, 0), rng=1), nn.ReLU(),
+        nn.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=False),
+        nn.Upsample(size=(7, 9), mode="bilinear"), nn.Upsample(scale_factor=1.5),
+        nn.ConvTranspose2d(4, 3, 3, stride=2, padding=(1, 0, 0, 1), rng=2),
+        nn.Upsample(scale_factor=(0.5, 0.75), mode="nearest-exact"),
+        nn.AdaptiveMaxPool2d((5, None)), nn.Softmax(dim=1), nn.AdaptiveAvgPool2d(1),
+        nn.LogSoftmax(dim=1))
+
+
 BUILT_IN = {
     "seedcnn": (lambda: SeedCNN(1, 10, 8, rng=0), (2, 1, 8, 8)),
     "lenet5": (lambda: LeNet5(rng=0), (1, 1, 28, 28)),
@@ -45,6 +61,7 @@ BUILT_IN = {
     "unet_bilinear": (lambda: UNet(2, 3, 4, 2, up="bilinear", rng=0), (1, 2, 16, 16)),
     "fcn": (lambda: FCN(1, 2, 4, rng=0), (1, 1, 16, 16)),
     "layers": (_mixed_layers, (2, 3, 16, 16)),
+    "new_layers": (_new_layers, (2, 3, 16, 16)),
 }
 
 
@@ -135,14 +152,16 @@ def test_a_users_module_exports_through_to_onnx(tmp_path):
         nx.export(nn.Sequential(LyingScale()), tmp_path / "bad.onnx", (1, 1, 6, 6))
 
 
-def test_export_of_load_reproduces_the_model(tmp_path):
+@pytest.mark.parametrize("name", ["unet_bilinear", "new_layers"])
+def test_export_of_load_reproduces_the_model(name, tmp_path):
     rng = np.random.default_rng(1)
-    model = _perturb_statistics(UNet(1, 2, 4, 2, up="bilinear", rng=1), rng)
-    nx.export(model, tmp_path / "a.onnx", (1, 1, 8, 8))
+    build, shape = BUILT_IN[name]
+    model = _perturb_statistics(build(), rng)
+    nx.export(model, tmp_path / "a.onnx", shape)
     loaded = nx.load(tmp_path / "a.onnx")
-    nx.export(loaded, tmp_path / "b.onnx", (1, 1, 8, 8))
+    nx.export(loaded, tmp_path / "b.onnx", shape)
     again = nx.load(tmp_path / "b.onnx")
-    x = rng.standard_normal((2, 1, 8, 8)).astype(np.float32)
+    x = rng.standard_normal((shape[0] + 1, *shape[1:])).astype(np.float32)
     with no_grad():
         np.testing.assert_allclose(again(x), model.eval()(x), rtol=0,
                                    atol=1e-6 * np.abs(model(x)).max())
@@ -321,6 +340,53 @@ def test_normalization_and_shape_mappings_gradients(n, c, h, w):
                                nearest_mode="floor"), x)
 
 
+def test_new_attribute_mappings_gradients():
+    """The attributes mapped onto numcnn's newer options, each gradient-checked through the
+    loaded graph: per-side pads, SAME pads, ceil_mode, dilations, count_include_pad=0,
+    Resize by any scale or size in every coordinate mode, softmax on an axis, log_prob."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 5, 6))
+    wt = rng.standard_normal((3, 2, 2, 3))
+    _gradcheck(_node_model("Conv", x.shape, [("W", wt)], pads=[0, 1, 2, 0]), x)
+    _gradcheck(_node_model("Conv", x.shape, [("W", wt)], auto_pad="SAME_LOWER",
+                           strides=[2, 1]), x)
+    _gradcheck(_node_model("ConvTranspose", x.shape, [("W", wt.transpose(1, 0, 2, 3))],
+                           strides=[2, 2], auto_pad="SAME_UPPER"), x)
+    for op, extra in (("MaxPool", dict(dilations=[2, 1])),
+                      ("AveragePool", dict(count_include_pad=0))):
+        _gradcheck(_node_model(op, x.shape, kernel_shape=[3, 2], strides=[2, 2],
+                               pads=[1, 0, 2, 1], ceil_mode=1, **extra), x)
+        _gradcheck(_node_model(op, x.shape, kernel_shape=[2, 3], auto_pad="SAME_UPPER"), x)
+    _gradcheck(_node_model("GlobalMaxPool", x.shape), x)
+    for ctm in ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+                "asymmetric", "tf_crop_and_resize"):
+        roi = np.array([0, 0, 0.1, -0.2, 1, 1, 0.9, 1.3]) if ctm == "tf_crop_and_resize" \
+            else np.zeros(0)
+        for mode in ("nearest", "linear"):
+            _gradcheck(_node_model("Resize", x.shape, [("roi", roi), ("s", np.array(
+                [1, 1, 1.5, 0.7], np.float32))], opset=19, mode=mode,
+                coordinate_transformation_mode=ctm), x)
+            _gradcheck(_node_model("Resize", x.shape, [("roi", roi), ("s", np.zeros(0, np.float32)),
+                                                       ("z", np.array([4, 9], np.int64))],
+                                   opset=19, mode=mode, coordinate_transformation_mode=ctm,
+                                   axes=[2, 3],
+                                   keep_aspect_ratio_policy="not_larger"), x)
+    for op in ("Softmax", "LogSoftmax"):
+        _gradcheck(_node_model(op, x.shape, axis=2), x)
+        _gradcheck(_node_model(op, x.shape, opset=11, axis=2), x)   # coerced to 2-D
+    labels = rng.integers(0, 2, (2, 5, 6))
+    node = helper.make_node("SoftmaxCrossEntropyLoss", ["x", "t"], ["loss", "logp"], name="n",
+                            reduction="sum")
+    g = nx.load(_model([node], [_vi("x", list(x.shape), TP.DOUBLE)],
+                       [_vi("loss", [], TP.DOUBLE), _vi("logp", list(x.shape), TP.DOUBLE)],
+                       [("t", labels)])).to(np.float64)
+    loss, logp = g(x)
+    dx = g.backward((np.float64(0.5), np.ones_like(logp)))
+    p = np.exp(logp)        # d(0.5 loss + sum(log p))/dx: CE's (p - onehot) / 2 plus log p's
+    onehot = labels[:, None] == np.arange(2)[None, :, None, None]
+    np.testing.assert_allclose(dx, 0.5 * (p - onehot) + (1 - 2 * p), atol=1e-12)
+
+
 @settings(max_examples=6)
 @given(n=st.integers(1, 3), c=st.integers(2, 4), d=st.integers(1, 3),
        reduction=st.sampled_from(["mean", "sum", "none"]), weighted=st.booleans())
@@ -450,6 +516,7 @@ def test_cli_classifies_with_an_exported_classifier(tmp_path, capsys):
     assert "class" in printed[0] and printed[0] == printed[1]
 
 
+@pytest.mark.slow
 def test_onnx_interop_example_runs_as_a_notebook(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("sklearn")

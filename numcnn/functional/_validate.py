@@ -114,6 +114,15 @@ def dout_array(op: str, dout, shape: tuple, dtype) -> np.ndarray:
     return dout
 
 
+def cache_of(op: str, cache, kind: type, forward: str):
+    """``cache`` if it is the ``kind`` (a NamedTuple, or ``np.ndarray`` for the activations
+    that cache their output) that ``forward`` returned, else a ``TypeError`` naming both."""
+    if not isinstance(cache, kind):
+        raise TypeError(f"{op}: cache must be the {kind.__name__} that {forward} returned; "
+                        f"got {type(cache).__name__}")
+    return cache
+
+
 def flag(op: str, name: str, v) -> bool:
     """A bool (NumPy's too), nothing else: ``ceil_mode=1`` or ``"False"`` are errors."""
     if not isinstance(v, (bool, np.bool_)):

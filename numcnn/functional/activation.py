@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import real
-from ._validate import dout_array, float_array
+from ._validate import cache_of, dout_array, float_array
 
 
 class LeakyReLUCache(NamedTuple):
@@ -52,9 +52,7 @@ def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01):
 
 def leaky_relu_backward(dout: np.ndarray, cache: LeakyReLUCache) -> np.ndarray:
     """dx = dout if x > 0 else a * dout."""
-    if not isinstance(cache, LeakyReLUCache):
-        raise TypeError(f"leaky_relu_backward: cache must be the LeakyReLUCache that "
-                        f"leaky_relu_forward returned; got {type(cache).__name__}")
+    cache_of("leaky_relu_backward", cache, LeakyReLUCache, "leaky_relu_forward")
     dout = dout_array("leaky_relu_backward", dout, cache.positive.shape, cache.dtype)
     return np.where(cache.positive, dout, dout * cache.dtype.type(cache.negative_slope))
 

@@ -13,6 +13,7 @@ import numpy as np
 from .. import kernels
 from .._validate import integer
 from ._validate import (
+    cache_of,
     dout_array,
     float_array,
     kernel_dtype,
@@ -145,6 +146,8 @@ def conv_arguments(op: str, x, w, b, stride, padding, dilation, groups,
                          f"got x of shape {x.shape}.{hint}")
     if b is not None and b.shape != (F,):
         raise ValueError(f"{op}: b must have shape ({F},) to match w; got {b.shape}")
+    if 0 in w.shape:  # no filter, no input channel or an empty kernel: nothing to compute
+        raise ValueError(f"{op}: w must have no empty axis; got {weights}")
     kh, kw = w.shape[2:]
     win = conv_window(op, (kh, kw), stride, padding, dilation, output_padding)
     (sh, sw), (top, left, bottom, right), (dil_h, dil_w) = win.stride, win.padding, win.dilation
@@ -290,6 +293,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache):
     -------
     dx : (N, C, H, W);  dw : (F, C/groups, kh, kw);  db : (F,) or None when there was no bias
     """
+    cache = cache_of("conv2d_backward", cache, ConvCache, "conv2d_forward")
     x, w, geom, groups = cache.x, cache.w, cache.geom, cache.groups
     N, C, H, W = x.shape
     F = w.shape[0]
@@ -391,6 +395,8 @@ def conv_transpose2d_backward(dout: np.ndarray, cache: ConvTransposeCache):
     -------
     dx : (N, C, H, W);  dw : (C, F/groups, kh, kw);  db : (F,) or None
     """
+    cache = cache_of("conv_transpose2d_backward", cache, ConvTransposeCache,
+                     "conv_transpose2d_forward")
     N, C, H, W = cache.x_shape
     w, groups = cache.w, cache.groups
     dout = dout_array("conv_transpose2d_backward", dout, cache.out_shape, w.dtype)

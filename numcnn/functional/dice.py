@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import integer, real
+from ._validate import cache_of
 from .loss import _softmax, check_logits, check_targets, scalar_dloss
 
 
@@ -73,9 +74,7 @@ def dice_loss_backward(dloss: float, cache: DiceCache) -> np.ndarray:
     dlogits : logits' shape and dtype
     """
     op = "dice_loss_backward"
-    if not isinstance(cache, DiceCache):
-        raise TypeError(f"{op}: cache must be the DiceCache that dice_loss_forward returned; "
-                        f"got {type(cache).__name__}")
+    cache_of(op, cache, DiceCache, "dice_loss_forward")
     g = scalar_dloss(op, dloss)
     p, onehot, valid, inter, sizes, smooth = cache
     C = p.shape[1]

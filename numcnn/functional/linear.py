@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import dout_array, float_array, same_dtype
+from ._validate import cache_of, dout_array, float_array, same_dtype
 
 
 class LinearCache(NamedTuple):
@@ -55,9 +55,7 @@ def linear_backward(dout: np.ndarray, cache):
     -------
     dx : x's shape;  dw : (out_features, in_features);  db : (out_features,) or None
     """
-    if not isinstance(cache, LinearCache):
-        raise TypeError(f"linear_backward: cache must be the LinearCache that linear_forward "
-                        f"returned; got {type(cache).__name__}")
+    cache_of("linear_backward", cache, LinearCache, "linear_forward")
     x2, x_shape, w, has_bias = cache
     dout = dout_array("linear_backward", dout, (*x_shape[:-1], w.shape[0]), w.dtype)
     d2 = dout.reshape(x2.shape[0], w.shape[0])

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import integer, real
-from ._validate import dout_array, float_array, same_dtype
+from ._validate import cache_of, dout_array, float_array, same_dtype
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -80,9 +80,7 @@ def softmax_forward(x: np.ndarray, dim: int = 1):
 def softmax_backward(dout: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
     """dx = y * (dout - sum_k dout_k y_k), the sum along ``dim``  (the softmax Jacobian is
     dy_j/dx_k = y_j ([j = k] - y_k))."""
-    if not isinstance(cache, SoftmaxCache):
-        raise TypeError(f"softmax_backward: cache must be the SoftmaxCache that softmax_forward "
-                        f"returned; got {type(cache).__name__}")
+    cache_of("softmax_backward", cache, SoftmaxCache, "softmax_forward")
     y, axis = cache
     dout = dout_array("softmax_backward", dout, y.shape, y.dtype)
     return y * (dout - (dout * y).sum(axis=axis, keepdims=True))
@@ -103,9 +101,7 @@ def log_softmax_forward(x: np.ndarray, dim: int = 1):
 
 def log_softmax_backward(dout: np.ndarray, cache: LogSoftmaxCache) -> np.ndarray:
     """dx = dout - exp(y) * sum_k dout_k, the sum along ``dim``  (dy_j/dx_k = [j = k] - p_k)."""
-    if not isinstance(cache, LogSoftmaxCache):
-        raise TypeError(f"log_softmax_backward: cache must be the LogSoftmaxCache that "
-                        f"log_softmax_forward returned; got {type(cache).__name__}")
+    cache_of("log_softmax_backward", cache, LogSoftmaxCache, "log_softmax_forward")
     y, axis = cache
     dout = dout_array("log_softmax_backward", dout, y.shape, y.dtype)
     return dout - np.exp(y) * dout.sum(axis=axis, keepdims=True)
@@ -283,9 +279,7 @@ def softmax_cross_entropy_backward(dloss, cache: CrossEntropyCache) -> np.ndarra
     dlogits : logits' shape and dtype
     """
     op = "softmax_cross_entropy_backward"
-    if not isinstance(cache, CrossEntropyCache):
-        raise TypeError(f"{op}: cache must be the CrossEntropyCache that "
-                        f"softmax_cross_entropy_forward returned; got {type(cache).__name__}")
+    cache_of(op, cache, CrossEntropyCache, "softmax_cross_entropy_forward")
     logp, eps, weight = cache.log_probs, cache.label_smoothing, cache.weight
     C, dtype = logp.shape[1], logp.dtype
     if cache.reduction == "none":

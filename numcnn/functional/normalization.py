@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import kernels
 from .._validate import real
-from ._validate import dout_array, flag, float_array, kernel_dtype, same_dtype
+from ._validate import cache_of, dout_array, flag, float_array, kernel_dtype, same_dtype
 
 
 class BatchNormCache(NamedTuple):
@@ -113,9 +113,7 @@ def batch_norm_backward(dout: np.ndarray, cache: BatchNormCache):
     -------
     dx : x's shape;  dgamma : (C,);  dbeta : (C,)
     """
-    if not isinstance(cache, BatchNormCache):
-        raise TypeError(f"batch_norm_backward: cache must be the BatchNormCache that "
-                        f"batch_norm_forward returned; got {type(cache).__name__}")
+    cache_of("batch_norm_backward", cache, BatchNormCache, "batch_norm_forward")
     x3, x_shape, mu, inv_std, gamma, training = cache
     N, C, L = x3.shape
     dout = dout_array("batch_norm_backward", dout, x_shape, x3.dtype)
@@ -174,8 +172,6 @@ def dropout_forward(x: np.ndarray, p: float = 0.5, training: bool = True,
 
 def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
     """dx = dout * m / (1 - p)  (dout itself at eval)."""
-    if not isinstance(cache, DropoutCache):
-        raise TypeError(f"dropout_backward: cache must be the DropoutCache that dropout_forward "
-                        f"returned; got {type(cache).__name__}")
+    cache_of("dropout_backward", cache, DropoutCache, "dropout_forward")
     dout = dout_array("dropout_backward", dout, cache.shape, cache.dtype)
     return dout.copy() if cache.scaled_mask is None else dout * cache.scaled_mask

@@ -14,7 +14,16 @@ import numpy as np
 
 from .. import kernels
 from .._validate import integer
-from ._validate import dout_array, flag, float_array, kernel_dtype, out_size, padding4, pair
+from ._validate import (
+    cache_of,
+    dout_array,
+    flag,
+    float_array,
+    kernel_dtype,
+    out_size,
+    padding4,
+    pair,
+)
 
 
 class AxisWindows(NamedTuple):
@@ -121,6 +130,9 @@ def adaptive_arguments(op: str, x, output_size):
     the input's size."""
     x = float_array(op, "x", x, 4, "(N, C, H, W)")
     kernel_dtype(op, "x", x)
+    if 0 in x.shape[2:]:
+        raise ValueError(f"{op}: x must have H, W >= 1 (an empty window has no mean or "
+                         f"max); got shape {x.shape}")
     if not isinstance(output_size, (tuple, list)):
         return x, (integer(op, "output_size", output_size),) * 2
     if len(output_size) != 2:
@@ -182,6 +194,7 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
 
 
 def _max_unpool(op: str, dout, cache: MaxPoolCache):
+    cache = cache_of(op, cache, MaxPoolCache, op.replace("_backward", "_forward"))
     N, C, H, W = cache.x_shape
     dout = dout_array(op, dout, cache.indices.shape, cache.dtype)
     return kernels.max_pool2d_backward(dout, cache.indices, H, W)
@@ -268,6 +281,7 @@ def avg_pool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
 
 
 def _avg_unpool(op: str, dout, cache: AvgPoolCache):
+    cache = cache_of(op, cache, AvgPoolCache, op.replace("_backward", "_forward"))
     N, C, H, W = cache.x_shape
     dout = dout_array(op, dout, (N, C, *cache.scale.shape), cache.dtype)
     return kernels.avg_pool2d_backward(dout, H, W, *cache.windows, cache.scale)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import kernels
 from .._validate import integer, real
-from ._validate import dout_array, float_array, kernel_dtype, pair, same_dtype
+from ._validate import cache_of, dout_array, float_array, kernel_dtype, pair, same_dtype
 
 MODES = ("nearest", "nearest-exact", "bilinear")
 COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
@@ -320,9 +320,7 @@ def interpolate_backward(dout: np.ndarray, cache: InterpolateCache) -> np.ndarra
     dx : (N, C, H, W)
     """
     op = "interpolate_backward"
-    if not isinstance(cache, InterpolateCache):
-        raise TypeError(f"{op}: cache must be the InterpolateCache that interpolate_forward "
-                        f"returned; got {type(cache).__name__}")
+    cache_of(op, cache, InterpolateCache, "interpolate_forward")
     N, C, H, W = cache.x_shape
     rows, cols = cache.rows, cache.cols
     dout = dout_array(op, dout, (N, C, rows.index0.shape[0], cols.index0.shape[0]), cache.dtype)
@@ -413,8 +411,6 @@ def concat_forward(xs, axis: int = 1):
 
 def concat_backward(dout: np.ndarray, cache: ConcatCache) -> tuple:
     """Split dout back into the pieces' sizes along ``axis``: each input gets its slice."""
-    if not isinstance(cache, ConcatCache):
-        raise TypeError(f"concat_backward: cache must be the ConcatCache that concat_forward "
-                        f"returned; got {type(cache).__name__}")
+    cache_of("concat_backward", cache, ConcatCache, "concat_forward")
     dout = dout_array("concat_backward", dout, cache.shape, cache.dtype)
     return tuple(np.split(dout, np.cumsum(cache.sizes)[:-1], axis=cache.axis))

@@ -159,7 +159,7 @@ def cn_to_nchw(m, N, bias, out=None):
     ``out``, if given, is the C-contiguous (N, C, H*W) array to write.
     """
     if out is None:
-        out = np.empty((N, m.shape[0], m.shape[1] // N), dtype=m.dtype)
+        out = np.empty((N, m.shape[0], m.shape[1] // max(N, 1)), dtype=m.dtype)  # N = 0: empty
     return _cn_to_nchw_into(m, bias, out)
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import nn
+from ..functional.conv import conv_window
+from ..functional.pool import adaptive_arguments
 from ..io import atomic_write
 from ..models import UNet
 from ..nn.module import no_grad
@@ -139,6 +141,10 @@ def _attr_pair(v) -> list[int]:
     return [int(v), int(v)] if np.isscalar(v) else [int(e) for e in v]
 
 
+def _attr_pair_float(v) -> list[float]:
+    return [float(v), float(v)] if np.isscalar(v) else [float(e) for e in v]
+
+
 # --------------------------------------------------------------------------- the layers
 @register_exporter(nn.Sequential)
 def _sequential(g, m, x):
@@ -158,26 +164,24 @@ def _weight_bias(g, m):
     return [w] if m.bias is None else [w, g.initializer("bias", m.bias.data)]
 
 
-def _conv_pads(g, m) -> list[int]:
-    p = m.padding
-    if isinstance(p, str):
-        raise ExportError(f"numcnn.onnx.export: module {g._where} ({type(m).__name__}): padding "
-                          f"{p!r} is not exported yet")
-    ph, pw = _attr_pair(p)
-    return [ph, pw, ph, pw]
+def _conv_pads(m) -> list[int]:
+    """ONNX's pads (begins of H and W, then their ends) are numcnn's (top, left, bottom,
+    right), "same" and "valid" resolved as the layer resolves them."""
+    return list(conv_window(type(m).__name__, m.kernel_size, m.stride, m.padding,
+                            m.dilation).padding)
 
 
 @register_exporter(nn.Conv2d)
 def _conv2d(g, m, x):
     return g.node("Conv", [x, *_weight_bias(g, m)], kernel_shape=list(m.kernel_size),
-                  strides=_attr_pair(m.stride), pads=_conv_pads(g, m),
+                  strides=_attr_pair(m.stride), pads=_conv_pads(m),
                   dilations=_attr_pair(m.dilation), group=int(m.groups))
 
 
 @register_exporter(nn.ConvTranspose2d)
 def _conv_transpose2d(g, m, x):
     return g.node("ConvTranspose", [x, *_weight_bias(g, m)], kernel_shape=list(m.kernel_size),
-                  strides=_attr_pair(m.stride), pads=_conv_pads(g, m),
+                  strides=_attr_pair(m.stride), pads=_conv_pads(m),
                   output_padding=_attr_pair(m.output_padding),
                   dilations=_attr_pair(m.dilation), group=int(m.groups))
 
@@ -227,10 +231,9 @@ def _leaky_relu(g, m, x):
 
 
 def _pool_attrs(m) -> dict:
-    k = _attr_pair(m.kernel_size)
-    s = k if m.stride is None else _attr_pair(m.stride)
-    ph, pw = _attr_pair(m.padding)
-    return dict(kernel_shape=k, strides=s, pads=[ph, pw, ph, pw])
+    w = m._window  # the layer's checked hyper-parameters; pads as (top, left, bottom, right)
+    return dict(kernel_shape=list(w.kernel_size), strides=list(w.stride), pads=list(w.padding),
+                dilations=list(w.dilation), ceil_mode=int(w.ceil_mode))
 
 
 @register_exporter(nn.MaxPool2d)
@@ -240,7 +243,35 @@ def _max_pool(g, m, x):
 
 @register_exporter(nn.AvgPool2d)
 def _avg_pool(g, m, x):
-    return g.node("AveragePool", [x], count_include_pad=1, **_pool_attrs(m))
+    if m.divisor_override is not None:
+        raise ExportError(f"numcnn.onnx.export: module {g._where} (AvgPool2d): ONNX's "
+                          f"AveragePool has no divisor_override")
+    attrs = _pool_attrs(m)
+    del attrs["dilations"]  # AvgPool2d has none (1), and AveragePool's needs opset 19
+    return g.node("AveragePool", [x], count_include_pad=int(m.count_include_pad), **attrs)
+
+
+@register_exporter(nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+def _adaptive_pool(g, m, x):
+    """Output size 1: a global pooling; an output size dividing the input's: a pooling with
+    kernel = stride = input / output (the windows then tile the input exactly)."""
+    H, W = g.value(x).shape[2:]
+    _, (Ho, Wo) = adaptive_arguments(type(m).__name__, g.value(x), m.output_size)
+    avg = isinstance(m, nn.AdaptiveAvgPool2d)
+    if (Ho, Wo) == (1, 1):
+        return g.node("GlobalAveragePool" if avg else "GlobalMaxPool", [x])
+    if H % Ho or W % Wo:
+        raise ExportError(f"numcnn.onnx.export: module {g._where} ({type(m).__name__}): "
+                          f"output size {(Ho, Wo)} does not divide the input's {(H, W)}, so "
+                          f"its windows are not one ONNX pooling's")
+    k = [H // Ho, W // Wo]
+    return g.node("AveragePool" if avg else "MaxPool", [x], kernel_shape=k, strides=k)
+
+
+@register_exporter(nn.Softmax, nn.LogSoftmax)
+def _softmax(g, m, x):
+    return g.node("Softmax" if isinstance(m, nn.Softmax) else "LogSoftmax", [x],
+                  axis=int(m.dim))
 
 
 @register_exporter(nn.BatchNorm2d)  # BatchNorm1d is a subclass
@@ -260,14 +291,39 @@ def _dropout(g, m, x):
 
 @register_exporter(nn.Upsample)
 def _upsample(g, m, x):
-    sh, sw = _attr_pair(m.scale_factor)
-    scales = g.initializer("scales", np.array([1, 1, sh, sw], dtype=np.float32))
-    if m.mode == "nearest":  # out[o] = x[floor(o / s)]
-        return g.node("Resize", [x, "", scales], mode="nearest",
-                      coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-    return g.node("Resize", [x, "", scales], mode="linear",
-                  coordinate_transformation_mode="align_corners" if m.align_corners
-                  else "half_pixel")
+    """PyTorch's rules in ONNX's terms (as torch.onnx.export writes them): 'nearest' is
+    asymmetric coordinates rounded down, 'nearest-exact' half_pixel rounded half up,
+    'bilinear' half_pixel or align_corners.  A size (or a recomputed scale) becomes the
+    sizes input, batch and channels read from the input's Shape (the batch is dynamic)."""
+    if m.mode == "nearest":
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                     nearest_mode="floor")
+    elif m.mode == "nearest-exact":
+        attrs = dict(mode="nearest", coordinate_transformation_mode="half_pixel",
+                     nearest_mode="round_prefer_ceil")
+    else:
+        attrs = dict(mode="linear", coordinate_transformation_mode="align_corners"
+                     if m.align_corners else "half_pixel")
+    H, W = g.value(x).shape[2:]
+    if m.size is not None:
+        size = _attr_pair(m.size)
+    else:
+        sh, sw = _attr_pair_float(m.scale_factor)
+        size = [int(np.floor(H * sh)), int(np.floor(W * sw))]
+        onnx_size = [int(np.floor(H * float(np.float32(sh)))),
+                     int(np.floor(W * float(np.float32(sw))))]
+        if not m.recompute_scale_factor:
+            if onnx_size != size:
+                raise ExportError(f"numcnn.onnx.export: module {g._where} (Upsample): scale "
+                                  f"{m.scale_factor!r} in ONNX's float32 scales turns "
+                                  f"{H}x{W} into {onnx_size}, not {size}: give a size or "
+                                  f"recompute_scale_factor=True")
+            scales = g.initializer("scales", np.array([1, 1, sh, sw], dtype=np.float32))
+            return g.node("Resize", [x, "", scales], **attrs)
+    batch_channels = g.node("Shape", [x], end=2)
+    sizes = g.node("Concat", [batch_channels,
+                              g.initializer("size", np.array(size, dtype=np.int64))], axis=0)
+    return g.node("Resize", [x, "", "", sizes], **attrs)
 
 
 @register_exporter(nn.Concat)

@@ -438,22 +438,26 @@ class AveragePool(_Pool):
                   "dilations": None, "kernel_shape": None, "pads": None, "strides": None}
 
 
-@register("GlobalAveragePool")
-class GlobalAveragePool(Op):
-    """The mean over all spatial axes: an average pooling whose window is the whole image
-    (spatial axes flattened into one row)."""
+@register("GlobalAveragePool", "GlobalMaxPool")
+class GlobalPool(Op):
+    """The mean (or max) over all spatial axes: numcnn's global (adaptive, output size 1)
+    pooling of the spatial axes flattened into one row."""
 
     def forward(self, xs, ctx):
         x = xs[0]
         N, C = x.shape[:2]
-        L = int(np.prod(x.shape[2:]))
-        out, cache = F.avg_pool2d_forward(x.reshape(N, C, 1, L), (1, L))
+        fn = "adaptive_avg_pool2d" if self.op_type == "GlobalAveragePool" \
+            else "adaptive_max_pool2d"
+        out, cache = getattr(F, f"{fn}_forward")(x.reshape(N, C, 1, -1), 1)
         return [out.reshape(N, C, *([1] * (x.ndim - 2)))], (cache, x.shape)
 
     def backward(self, douts, cache):
         cache, x_shape = cache
         N, C = x_shape[:2]
-        return [F.avg_pool2d_backward(douts[0].reshape(N, C, 1, 1), cache).reshape(x_shape)]
+        fn = "adaptive_avg_pool2d" if self.op_type == "GlobalAveragePool" \
+            else "adaptive_max_pool2d"
+        dx = getattr(F, f"{fn}_backward")(douts[0].reshape(N, C, 1, 1), cache)
+        return [dx.reshape(x_shape)]
 
 
 # ------------------------------------------------------------------------ dense algebra
@@ -778,8 +782,11 @@ class Concat(Op):
     def forward(self, xs, ctx):
         arrays = [np.asarray(x) for x in xs if x is not None]
         axis = int(self.attrs["axis"]) % max(arrays[0].ndim, 1)
-        if arrays[0].ndim and np.issubdtype(arrays[0].dtype, np.floating):
-            _same_dtype(self, **{f"input {i}": a for i, a in enumerate(arrays)})
+        if not np.issubdtype(arrays[0].dtype, np.floating):
+            # integer tensors are shape arithmetic (Shape -> Concat -> Resize's sizes):
+            # no gradient, so not numcnn's concat pair
+            return [np.concatenate(arrays, axis=axis)], None
+        _same_dtype(self, **{f"input {i}": a for i, a in enumerate(arrays)})
         out, cache = F.concat_forward(arrays, axis)
         return [out], cache
 

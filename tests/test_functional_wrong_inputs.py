@@ -1,6 +1,7 @@
-"""Random wrong input to every public functional op of the dense family (activations,
-linear, softmax, cross-entropy, Dice, batch norm, dropout, resizing, concat, and their
-backwards): wrong ranks, dtypes, shapes, types, non-finite values.  The op may succeed (NaN
+"""Random wrong input to every public functional op (``numcnn.functional.__all__``:
+convolutions, poolings, activations, linear, softmax, cross-entropy, Dice, batch norm,
+dropout, resizing, concat, and their backwards): wrong ranks, dtypes, shapes, types,
+non-finite values.  The op may succeed (NaN
 data propagates), but the only exceptions allowed are a TypeError or ValueError that numcnn
 raises itself, with a message "<op>: ..." (never a deep NumPy or numba error)."""
 
@@ -47,6 +48,21 @@ FORWARDS = {
     "upsample_nearest2d_forward": dict(x=X4, scale_factor=2),
     "upsample_bilinear2d_forward": dict(x=X4, scale_factor=(2, 3), align_corners=True),
     "concat_forward": dict(xs=[X4, X4[:, :1]], axis=1),
+    "conv2d_forward": dict(x=X4, w=rng.standard_normal((2, 3, 3, 3)), b=rng.standard_normal(2),
+                           stride=1, padding=1, dilation=1, groups=1),
+    "conv2d_forward ": dict(x=X4, w=rng.standard_normal((3, 1, 2, 2)), b=None, stride=2,
+                            padding=(0, 1, 1, 0), dilation=(1, 2), groups=3),
+    "conv_transpose2d_forward": dict(x=X4, w=rng.standard_normal((3, 2, 3, 3)),
+                                     b=rng.standard_normal(2), stride=2, padding=1,
+                                     output_padding=1, dilation=1, groups=1),
+    "max_pool2d_forward": dict(x=X4, kernel_size=2, stride=None, padding=0, dilation=1,
+                               ceil_mode=False),
+    "max_pool2d_forward ": dict(x=X4, kernel_size=3, stride=2, padding=1, dilation=1,
+                                ceil_mode=True),
+    "avg_pool2d_forward": dict(x=X4, kernel_size=2, stride=2, padding=1, ceil_mode=False,
+                               count_include_pad=False, divisor_override=None, dilation=1),
+    "adaptive_avg_pool2d_forward": dict(x=X4, output_size=(3, None)),
+    "adaptive_max_pool2d_forward": dict(x=X4, output_size=2),
 }
 BACKWARDS = {  # backward -> the forward whose cache it takes
     "relu_backward": "relu_forward", "sigmoid_backward": "sigmoid_forward",
@@ -59,7 +75,15 @@ BACKWARDS = {  # backward -> the forward whose cache it takes
     "upsample_nearest2d_backward": "upsample_nearest2d_forward",
     "upsample_bilinear2d_backward": "upsample_bilinear2d_forward",
     "concat_backward": "concat_forward",
+    "conv2d_backward": "conv2d_forward", "conv_transpose2d_backward": "conv_transpose2d_forward",
+    "max_pool2d_backward": "max_pool2d_forward", "avg_pool2d_backward": "avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward": "adaptive_avg_pool2d_forward",
+    "adaptive_max_pool2d_backward": "adaptive_max_pool2d_forward",
 }
+
+
+def test_every_public_functional_op_is_fed_wrong_input():
+    assert {n.strip() for n in FORWARDS} | set(BACKWARDS) == set(F.__all__)
 
 SCALARS = st.sampled_from([None, "a", "", True, 0, -1, 1, 2, 7, 2.5, -0.5, 1e-9, float("nan"),
                            float("inf"), -float("inf"), 1j, [], [1, 2], (1, 2, 3), {},
