@@ -358,6 +358,10 @@ def test_new_attribute_mappings_gradients():
                                pads=[1, 0, 2, 1], ceil_mode=1, **extra), x)
         _gradcheck(_node_model(op, x.shape, kernel_shape=[2, 3], auto_pad="SAME_UPPER"), x)
     _gradcheck(_node_model("GlobalMaxPool", x.shape), x)
+    ints = lambda *v: np.array(v, np.int64)  # noqa: E731
+    _gradcheck(_node_model("Slice", x.shape, [("b", ints(1, -1)), ("e", ints(4, -7)),
+                                              ("a", ints(2, 3)), ("s", ints(2, -2))]), x)
+    _gradcheck(_node_model("Cast", x.shape, to=TP.DOUBLE), x)
     for ctm in ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
                 "asymmetric", "tf_crop_and_resize"):
         roi = np.array([0, 0, 0.1, -0.2, 1, 1, 0.9, 1.3]) if ctm == "tf_crop_and_resize" \

@@ -752,6 +752,63 @@ class Squeeze(Op):
         return [douts[0].reshape(cache), None]
 
 
+@register("Slice")
+class Slice(Op):
+    """data[starts:ends:steps] along ``axes`` (inputs since opset 10, attributes before);
+    the gradient is dout placed back in the sliced positions, zeros elsewhere.  PyTorch's
+    exporter slices shapes with it (F.interpolate to a size keeps Shape(x)[:2])."""
+
+    attributes = {"starts": None, "ends": None, "axes": None}
+    control = (1, 2, 3, 4)
+
+    def forward(self, xs, ctx):
+        x = np.asarray(xs[0])
+        if self.opset < 10:
+            starts, ends, axes, steps = (self.attrs["starts"], self.attrs["ends"],
+                                         self.attrs["axes"], None)
+        else:
+            starts, ends, axes, steps = (list(xs[1:5]) + [None] * 4)[:4]
+        starts = [int(v) for v in np.asarray(starts).reshape(-1)]
+        ends = [int(v) for v in np.asarray(ends).reshape(-1)]
+        axes = range(len(starts)) if axes is None else np.asarray(axes).reshape(-1)
+        steps = [1] * len(starts) if steps is None else np.asarray(steps).reshape(-1)
+        index = [slice(None)] * x.ndim
+        for a, b, e, st in zip(axes, starts, ends, steps):
+            # Python's slicing clamps out-of-range bounds as ONNX does (INT64_MAX: the end)
+            index[int(a) % x.ndim] = slice(b, e, int(st))
+        index = tuple(index)
+        return [x[index]], (x.shape, x.dtype, index)
+
+    def backward(self, douts, cache):
+        shape, dtype, index = cache
+        dx = np.zeros(shape, dtype)
+        dx[index] = douts[0]
+        return [dx, None, None, None, None]
+
+
+@register("Cast")
+class Cast(Op):
+    """x as the ``to`` type (PyTorch's exporter casts shapes and sizes between integer types);
+    a floating cast is the model's own, explicit, and its gradient is cast back."""
+
+    attributes = {"to": None, "saturate": 1, "round_mode": "up"}
+
+    def setup(self):
+        import onnx
+
+        if self.attrs["to"] is None:
+            raise self.unsupported("to", "is required")
+        self.dtype = onnx.helper.tensor_dtype_to_np_dtype(int(self.attrs["to"]))
+
+    def forward(self, xs, ctx):
+        x = np.asarray(xs[0])
+        return [x.astype(self.dtype)], x.dtype
+
+    def backward(self, douts, cache):
+        floats = np.issubdtype(cache, np.floating) and np.issubdtype(self.dtype, np.floating)
+        return [douts[0].astype(cache) if floats else None]
+
+
 @register("Gather")
 class Gather(Op):
     """Index arithmetic on shapes (``x.view(x.size(0), -1)`` exports a Shape -> Gather ->
