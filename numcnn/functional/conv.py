@@ -220,7 +220,6 @@ class ConvCache(NamedTuple):
     x: np.ndarray
     w: np.ndarray
     has_bias: bool
-    cols: np.ndarray | None  # the forward's im2col(x), kept when backward needs it again
     geom: ConvGeometry
     groups: int
     chunks: list[Chunk]  # the forward's chunks (see _chunks)
@@ -253,17 +252,16 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     """
     a = conv_arguments("conv2d", x, w, b, stride, padding, dilation, groups)
     geom = _geometry(a, *a.out_size)
-    out, cols, chunks = _conv_gemm(a.x, a.w, a.b, geom, a.groups)
-    if _flipped_pads(geom, a.w.shape[0], a.x.shape[1]) is not None:
-        cols = None  # backward works from dout's columns instead
-    return out, ConvCache(a.x, a.w, a.b is not None, cols, geom, a.groups, chunks)
+    out, chunks = _conv_gemm(a.x, a.w, a.b, geom, a.groups)
+    return out, ConvCache(a.x, a.w, a.b is not None, geom, a.groups, chunks)
 
 
 def _conv_gemm(x, w, b, geom: ConvGeometry, groups: int):
     """The forward's arithmetic on validated arguments: im2col + GEMM + bias, by chunks.
 
-    Returns out (N, F, Ho, Wo), the one chunk's columns (None when there were several:
-    backward rebuilds them) and the chunks.
+    Returns out (N, F, Ho, Wo) and the chunks.  The columns are not kept: backward
+    rebuilds them from x (a copy, cheap next to the GEMMs), so that a training step holds
+    kh*kw times less memory for each convolution (docs/performance.md, "Memory").
     """
     N, C = x.shape[:2]
     F = w.shape[0]
@@ -275,7 +273,7 @@ def _conv_gemm(x, w, b, geom: ConvGeometry, groups: int):
         cols = kernels.im2col(x[c.n], *_band(geom, c))                 # (C*kh*kw, n*rows*Wo)
         y_mat = _block_matmul(w_mat, cols, groups)                     # (F, n*rows*Wo)
         _put_nchw(y_mat, bias, _rows(out, c))                          # + b, in NCHW order
-    return out, (cols if len(chunks) == 1 else None), chunks
+    return out, chunks
 
 
 def _put_nchw(m: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
@@ -345,7 +343,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache):
     dw = np.zeros_like(w_mat)
     for c in cache.chunks:  # the chunks of the forward pass; the gradients add up over them
         g = _band(geom, c)
-        cols = kernels.im2col(x[c.n], *g) if cache.cols is None else cache.cols
+        cols = kernels.im2col(x[c.n], *g)                              # (C*kh*kw, n*rows*Wo)
         dy = kernels.nchw_to_cn(_rows(dout, c))                        # (F, n*rows*Wo)
         dw += _block_matmul(dy, cols, groups, tb=True)                 # (F, C_g*kh*kw)
         dcols = _block_matmul(w_mat, dy, groups, ta=True)              # (C*kh*kw, n*rows*Wo)
@@ -374,7 +372,7 @@ class ConvTransposeCache(NamedTuple):
     """What :func:`conv_transpose2d_backward` needs from :func:`conv_transpose2d_forward`."""
 
     x_shape: tuple
-    x_mat: np.ndarray  # x as (C, N*H*W)
+    x: np.ndarray  # (N, C, H, W); held anyway by the layer before (no layout copy kept)
     w: np.ndarray
     has_bias: bool
     geom: ConvGeometry  # of the convolution from the output (Ho, Wo) back to x's (H, W)
@@ -417,7 +415,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     out = kernels.col2im(y_cols, N, F, *a.out_size, *geom)
     if a.b is not None:
         out += a.b[None, :, None, None]
-    cache = ConvTransposeCache(x.shape, x_mat, w, a.b is not None, geom, groups, out.shape)
+    cache = ConvTransposeCache(x.shape, x, w, a.b is not None, geom, groups, out.shape)
     return out, cache
 
 
@@ -439,6 +437,7 @@ def conv_transpose2d_backward(dout: np.ndarray, cache: ConvTransposeCache):
     dcols = kernels.im2col(dout, *cache.geom)                          # (F*kh*kw, N*H*W)
     dx_mat = _block_matmul(w.reshape(C, -1), dcols, groups)            # (C, N*H*W)
     dx = kernels.cn_to_nchw(dx_mat, N, np.zeros(C, dtype=w.dtype)).reshape(N, C, H, W)
-    dw = _block_matmul(cache.x_mat, dcols, groups, tb=True)            # (C, F_g*kh*kw)
+    x_mat = kernels.nchw_to_cn(cache.x)                                # (C, N*H*W)
+    dw = _block_matmul(x_mat, dcols, groups, tb=True)                  # (C, F_g*kh*kw)
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw.reshape(w.shape), db
