@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dispatch
 from .. import functional as F
 from .activation import ReLU
 from .conv import Conv2d
 from .module import Module, is_grad_enabled
 from .normalization import BatchNorm2d
-
-_OWN_BATCH_NORM = F.batch_norm_forward
-_OWN_RELU = F.relu_forward
 
 
 def _unhooked(m: Module) -> bool:
@@ -49,7 +47,8 @@ def foldable(conv: Module, bn: Module) -> bool:
     return (not is_grad_enabled() and type(conv) is Conv2d and type(bn) is BatchNorm2d
             and not bn.training and bn.num_features == conv.out_channels
             and bn.dtype == conv.dtype
-            and F.batch_norm_forward is _OWN_BATCH_NORM and _unhooked(conv) and _unhooked(bn))
+            and not dispatch.is_swapped("batch_norm_forward") and _unhooked(conv)
+            and _unhooked(bn))
 
 
 def run_folded(conv: Conv2d, bn: BatchNorm2d, relu: Module | None, x: np.ndarray):
@@ -66,4 +65,4 @@ def run_folded(conv: Conv2d, bn: BatchNorm2d, relu: Module | None, x: np.ndarray
 
 
 def relu_fusable(m: Module) -> bool:
-    return type(m) is ReLU and F.relu_forward is _OWN_RELU and _unhooked(m)
+    return type(m) is ReLU and not dispatch.is_swapped("relu_forward") and _unhooked(m)
