@@ -9,12 +9,14 @@
 #    initialised ten times too large give confident, random logits and a much higher loss.
 # 2. **A model overfits one batch.**  Thirty-two images, a hundred steps: the loss must go
 #    to nearly zero.  The same run with a broken loss backward (it forgot to subtract the
-#    one-hot targets; let through with `numcnn.use(..., check=False)`) stays at ln(10).
+#    one-hot targets; let through with `numcnn.use(..., check=False)`) never falls below
+#    ln(10).
 # 3. **Per-layer statistics over training** (`sanity.track`, on module hooks): activation
 #    spread, the share of dead ReLU outputs and each layer's weight-gradient norm.
 #    `viz.plot_gradient_norms` makes vanishing gradients visible: through eight sigmoid
-#    layers the first layer's gradient is a million times smaller than the last one's; with
-#    ReLUs the gap is about a hundred, and in the SeedCNN it is within a factor of ten.
+#    layers the first layer's gradient ends about 1e-6 of the last one's; with ReLUs the
+#    gap is a factor of 10-50, and in the SeedCNN about 2 (docs/sanity.md has the figures
+#    and the measured numbers).
 #
 # Data: Fashion-MNIST (Debian's `dataset-fashion-mnist`), or scikit-learn's 8x8 digits when
 # it is not installed (the script says so).  Writes `overfit_one_batch.png`,
@@ -75,8 +77,9 @@ def starting_loss(x, y, seed: int) -> list:
 
 # %%
 def forgot_the_one_hot(dloss, cache):
-    """A wrong softmax_cross_entropy_backward: p / M instead of (p - one_hot) / M.  It moves
-    every logit of a pixel alike, which changes no probability: nothing is learned."""
+    """A wrong softmax_cross_entropy_backward: p / M instead of (p - one_hot) / M, the
+    gradient of the log-sum-exp term alone.  It lowers every logit in proportion to its
+    probability and nothing raises the right class's: the labels are never seen."""
     logp, t, valid, count = cache  # the cache of the exercise's worked solution
     return np.exp(logp) * valid[:, None] * (dloss / max(count, 1))
 
@@ -98,7 +101,7 @@ def overfit(x, y, steps: int, seed: int, path: str) -> dict:
     fig = Figure(figsize=(6.5, 4))
     ax = fig.subplots()
     for label, r in runs.items():
-        ax.plot(np.arange(1, len(r.losses) + 1), r.losses, label=f"{label}: {r.losses[-1]:.3f}")
+        ax.plot(np.arange(1, len(r.losses) + 1), r.losses, label=f"{label}: {r.losses[-1]:.3g}")
     ax.axhline(np.log(10), color="0.6", ls=":", label="ln(10), the starting loss")
     ax.set(yscale="log", xlabel="step", ylabel="loss on the one batch",
            title=f"SeedCNN overfitting one batch of {len(x)} images")

@@ -596,18 +596,23 @@ def cmd_gradcheck(args) -> int:
 
 
 def add_bench(sub) -> None:
-    b = sub.add_parser("bench", help="run a benchmark from benchmarks/")
-    b.add_argument("which", choices=["layers", "train"], nargs="?", default="layers")
+    b = sub.add_parser("bench", help="run the benchmarks from benchmarks/ (numcnn vs PyTorch)")
+    b.add_argument("which", choices=["all", "train", "layers"], nargs="?", default="all",
+                   help="train: training, inference, memory and scaling tables; layers: "
+                        "conv / pool forward+backward; all: both (default)")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     b.set_defaults(run=cmd_bench)
 
 
 def cmd_bench(args) -> int:
-    script = Path(PACKAGE_DIR).parent / "benchmarks" / f"bench_{args.which}.py"
-    if not script.is_file():
-        raise FileNotFoundError(f"{script} not found: benchmarks ship with the source "
-                                f"checkout, not the installed package")
-    return subprocess.call([sys.executable, str(script), *args.rest])
+    code = 0
+    for which in ("train", "layers") if args.which == "all" else (args.which,):
+        script = Path(PACKAGE_DIR).parent / "benchmarks" / f"bench_{which}.py"
+        if not script.is_file():
+            raise FileNotFoundError(f"{script} not found: benchmarks ship with the source "
+                                    f"checkout, not the installed package")
+        code = code or subprocess.call([sys.executable, str(script), *args.rest])
+    return code
 
 
 # ------------------------------------------------------------- exercise, check

@@ -44,6 +44,12 @@ PAIRS = tuple(sorted({n.rsplit("_", 1)[0] for n in F.__all__
 NAMES = tuple(f"{op}_{half}" for op in PAIRS for half in ("forward", "backward"))
 _OWN = {name: getattr(F, name) for name in NAMES}  # numcnn's fast ops, whatever is swapped in
 
+
+def is_swapped(name: str) -> bool:
+    """True while a ``use(...)`` block has replaced ``numcnn.functional.<name>`` (so a fast
+    path that bypasses the op, such as the fused inference path, must not be taken)."""
+    return getattr(F, name) is not _OWN[name]
+
 # relative errors above these fail the first-call comparison with numcnn's own op
 _VALUE_RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-7}
 _SPOT_RTOL = 1e-2   # float64 central differences against a (float32) backward

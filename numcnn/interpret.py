@@ -124,8 +124,8 @@ def class_score_gradient(op: str, logits: np.ndarray, target_class,
     Returns
     -------
     dout : logits' shape and dtype.  Classifier: S = sum_n logits[n, c_n], so dout is 1 at
-    (n, c_n) and 0 elsewhere.  Segmenter: S = sum_n sum_{h, w} mask[n, h, w] *
-    logits[n, c_n, h, w], so dout[n, c_n] = mask[n] (ones without a mask).
+    (n, c_n) and 0 elsewhere.  Segmenter: S = sum_n sum_{oh, ow} mask[n, oh, ow] *
+    logits[n, c_n, oh, ow], so dout[n, c_n] = mask[n] (ones without a mask).
     """
     logits = np.asarray(logits)
     if logits.ndim not in (2, 4):

@@ -207,9 +207,11 @@ def plot_filters(weight, path=None, title: str | None = None) -> Figure:
         raise ValueError(f"plot_filters: weight must be (F, C, kh, kw); got shape {w.shape}")
     n, c = w.shape[:2]
     rows, cols = _grid(n)
-    fig = Figure(figsize=(0.9 * cols + 1.0, 0.9 * rows + 0.6))
+    width = 0.9 * cols + 1.8  # inches: the grid, then 1.7 for the colour bar and its labels
+    fig = Figure(figsize=(width, 0.9 * rows + 0.6))
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-    fig.subplots_adjust(left=0.02, right=0.84, bottom=0.02, top=1 - 0.5 / (0.9 * rows + 0.6),
+    right = (0.9 * cols + 0.1) / width
+    fig.subplots_adjust(left=0.02, right=right, bottom=0.02, top=1 - 0.5 / (0.9 * rows + 0.6),
                         wspace=0.1, hspace=0.3)
     m = float(np.abs(w).max()) or 1.0
     image = None
@@ -224,7 +226,8 @@ def plot_filters(weight, path=None, title: str | None = None) -> Figure:
             image = ax.imshow(w[k, 0], cmap="RdBu_r", vmin=-m, vmax=m, interpolation="nearest")
         ax.set_title(str(k), fontsize=7, pad=2)
     if image is not None:
-        fig.colorbar(image, cax=fig.add_axes((0.87, 0.1, 0.03, 0.7)), label="weight")
+        fig.colorbar(image, cax=fig.add_axes((right + 0.2 / width, 0.1, 0.15 / width, 0.7)),
+                     label="weight")
     shown = "" if c in (1, 3) else f" (input channel 0 of {c})"
     fig.suptitle((title or f"{n} filters {w.shape[2]}x{w.shape[3]}") + shown, fontsize=10)
     return _save(fig, path)

@@ -253,6 +253,51 @@ def test_max_pool2d_mistakes():
     failing("max_pool2d", broken("max_pool2d", max_pool2d_forward=zero_padded), "-inf")
 
 
+# --------------------------------------------------------------------------- batch norm
+def _bn_backward(dout, cache, corrections=True, M_from_batch_only=False, with_gamma=True):
+    """Batch norm's backward written out; the flags make its usual mistakes."""
+    x3, x_shape, mu, inv_std, gamma, training = cache
+    N, C, L = x3.shape
+    M = N if M_from_batch_only else N * L
+    d = dout.reshape(N, C, L)
+    inv = inv_std.reshape(1, C, 1)
+    xhat = (x3 - mu.reshape(1, C, 1)) * inv
+    dxhat = d * gamma.reshape(1, C, 1) if with_gamma else d
+    dx = dxhat * inv
+    if training and corrections:
+        dx = inv / M * (M * dxhat - dxhat.sum(axis=(0, 2), keepdims=True)
+                        - xhat * (dxhat * xhat).sum(axis=(0, 2), keepdims=True))
+    return dx.reshape(x_shape), (d * xhat).sum(axis=(0, 2)), d.sum(axis=(0, 2))
+
+
+def test_batch_norm_backward_mistakes():
+    name = "batch_norm_backward"
+    assert E.check(name, types.SimpleNamespace(batch_norm_backward=_bn_backward),
+                   train=False).ok  # the helper is right as it stands
+    failing(name, broken(name, batch_norm_backward=lambda d, c: _bn_backward(
+        d, c, corrections=False)), "passes in eval mode", "two more terms")
+    failing(name, broken(name, batch_norm_backward=lambda d, c: _bn_backward(
+        d, c._replace(training=True))), "passes in training mode", "constants")
+    failing(name, broken(name, batch_norm_backward=lambda d, c: _bn_backward(
+        d, c, M_from_batch_only=True)), "M = N*H*W values")
+    failing(name, broken(name, batch_norm_backward=lambda d, c: _bn_backward(
+        d, c, with_gamma=False)), "lacks the factor gamma")
+
+    def per_activation(dout, cache):  # Deep Learning from Scratch: one gamma per activation
+        dx, _, _ = _bn_backward(dout, cache)
+        xhat = ((cache.x3 - cache.mu[None, :, None]) * cache.inv_std[None, :, None]
+                ).reshape(cache.x_shape)
+        return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+    failing(name, broken(name, batch_norm_backward=per_activation),
+            "one value per activation", "axes 0, 2 and 3")
+
+    def averaged(dout, cache):
+        dx, dgamma, dbeta = _bn_backward(dout, cache)
+        M = cache.x3.shape[0] * cache.x3.shape[2]
+        return dx, dgamma / M, dbeta / M
+    failing(name, broken(name, batch_norm_backward=averaged), "dgamma is the *average*")
+
+
 # ---------------------------------------------------------------- softmax cross-entropy
 def test_softmax_cross_entropy_mistakes():
     good = solution("softmax_cross_entropy")

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 onnx = pytest.importorskip("onnx")
 
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
 from numcnn import nn, optim  # noqa: E402
 from numcnn import onnx as nx  # noqa: E402
 from numcnn.gradcheck import check_module  # noqa: E402
@@ -139,6 +141,19 @@ def test_a_module_without_description_says_which_and_why(tmp_path):
     with pytest.raises(nx.ExportError, match=r"module '1\.1' \(Scale\) has no ONNX "
                                              r"description.*to_onnx"):
         nx.export(model, tmp_path / "m.onnx", (1, 1, 6, 6))
+
+
+def test_options_without_an_onnx_equivalent_say_so():
+    for layer, shape, msg in [
+        (nn.AvgPool2d(2, divisor_override=3), (1, 1, 4, 4), "no divisor_override"),
+        (nn.AdaptiveAvgPool2d(3), (1, 1, 4, 4), r"output size \(3, 3\) does not divide"),
+        (nn.Upsample(scale_factor=0.7), (1, 1, 10, 10), r"turns 10x10 into \[6, 6\], not "
+                                                        r"\[7, 7\]: give a size"),
+    ]:
+        with pytest.raises(nx.ExportError, match=msg):
+            nx.to_model(nn.Sequential(layer), shape)
+    nx.to_model(nn.Sequential(nn.Upsample(scale_factor=0.7, recompute_scale_factor=True)),
+                (1, 1, 10, 10))   # a size: exact
 
 
 def test_a_users_module_exports_through_to_onnx(tmp_path):
@@ -352,12 +367,24 @@ def test_new_attribute_mappings_gradients():
                            strides=[2, 1]), x)
     _gradcheck(_node_model("ConvTranspose", x.shape, [("W", wt.transpose(1, 0, 2, 3))],
                            strides=[2, 2], auto_pad="SAME_UPPER"), x)
+    x3 = rng.standard_normal((2, 2, 3, 2, 3))  # 3-D: one 2-D transposed conv per depth tap
+    model = _node_model("ConvTranspose", x3.shape, [("W", rng.standard_normal((2, 2, 3, 2, 2))),
+                                                    ("B", rng.standard_normal(2))],
+                        strides=[2, 1, 2], dilations=[2, 1, 1], pads=[1, 0, 1, 2, 1, 0],
+                        output_padding=[1, 0, 1])
+    want = ReferenceEvaluator(model).run(None, {"x": x3})[0]
+    np.testing.assert_allclose(nx.load(model).to(np.float64)(x3), want, rtol=1e-12, atol=1e-12)
+    _gradcheck(model, x3)
     for op, extra in (("MaxPool", dict(dilations=[2, 1])),
                       ("AveragePool", dict(count_include_pad=0))):
         _gradcheck(_node_model(op, x.shape, kernel_shape=[3, 2], strides=[2, 2],
                                pads=[1, 0, 2, 1], ceil_mode=1, **extra), x)
         _gradcheck(_node_model(op, x.shape, kernel_shape=[2, 3], auto_pad="SAME_UPPER"), x)
     _gradcheck(_node_model("GlobalMaxPool", x.shape), x)
+    ints = lambda *v: np.array(v, np.int64)  # noqa: E731
+    _gradcheck(_node_model("Slice", x.shape, [("b", ints(1, -1)), ("e", ints(4, -7)),
+                                              ("a", ints(2, 3)), ("s", ints(2, -2))]), x)
+    _gradcheck(_node_model("Cast", x.shape, to=TP.DOUBLE), x)
     for ctm in ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
                 "asymmetric", "tf_crop_and_resize"):
         roi = np.array([0, 0, 0.1, -0.2, 1, 1, 0.9, 1.3]) if ctm == "tf_crop_and_resize" \

@@ -53,6 +53,28 @@ def _classifier():
         tnn.Linear(16, 5))
 
 
+class TorchOptions(tnn.Module):
+    """The PyTorch options numcnn now has: padding='same' (dilated), ceil_mode, pooling's
+    padding with count_include_pad=False, resizing to a size and by a non-integer scale,
+    global average pooling, log-softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0 = tnn.Conv2d(1, 4, 3, padding="same")
+        self.pool0 = tnn.MaxPool2d(3, 2, 1, ceil_mode=True)
+        self.conv1 = tnn.Conv2d(4, 6, 3, padding="same", dilation=2)
+        self.pool1 = tnn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)
+        self.head = tnn.Linear(6, 5)
+
+    def forward(self, x):
+        h = self.pool0(torch.relu(self.conv0(x)))
+        h = tnn.functional.interpolate(h, size=(11, 7), mode="bilinear")
+        h = self.pool1(torch.relu(self.conv1(h)))
+        h = tnn.functional.interpolate(h, scale_factor=1.5, mode="nearest")
+        h = tnn.functional.adaptive_avg_pool2d(h, 1).flatten(1)
+        return torch.log_softmax(self.head(h), dim=1)
+
+
 def _to_numcnn(model, shape):
     """torch.onnx.export (the TorchScript exporter, which needs no onnxscript) -> load.
     do_constant_folding=False keeps BatchNorm a node of its own (in eval mode PyTorch would
@@ -77,7 +99,8 @@ def _rel(a, b) -> float:
 
 
 MODELS = {"unet": (TorchUNet, (2, 1, 16, 16), (5, 1, 16, 16), (5, 16, 16), 3),
-          "classifier": (_classifier, (2, 1, 16, 16), (6, 1, 16, 16), (6,), 5)}
+          "classifier": (_classifier, (2, 1, 16, 16), (6, 1, 16, 16), (6,), 5),
+          "options": (TorchOptions, (2, 1, 16, 16), (3, 1, 16, 16), (3,), 5)}
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -687,6 +687,102 @@ CONV_TRANSPOSE = Exercise(
     ("N", "C", "H", "W", "F", "k", "stride", "padding", "output_padding", "bias", "dtype"))
 
 
+# --------------------------------------------------------------------------- batch norm
+def make_bn(p):
+    rng = _rng(p)
+    dt = _dtype(p)
+    N, C_ = p["N"], p["C"]
+    shape = (N, C_, p["H"], p["W"]) if p["image"] else (N, C_)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dt)
+    gamma = (np.ones(C_) if p["gamma_one"] else rng.random(C_) + 0.5).astype(dt)
+    beta = rng.standard_normal(C_).astype(dt)
+    kwargs = {"training": p["training"]}
+    if not p["training"]:  # eval normalises with running statistics: constants
+        kwargs.update(running_mean=(rng.standard_normal(C_) * 0.5).astype(dt),
+                      running_var=(rng.random(C_) + 0.5).astype(dt))
+    return {"x": x, "gamma": gamma, "beta": beta}, kwargs
+
+
+def bn_strategy():
+    st = _st()
+
+    @st.composite
+    def params(draw):
+        image = draw(st.booleans())
+        H, W = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if image else (1, 1)
+        N = draw(st.integers(1 if H * W > 1 else 2, 4))  # training needs M >= 2 values
+        return dict(N=N, C=draw(st.integers(1, 3)), image=image, H=H, W=W,
+                    training=draw(st.booleans()), gamma_one=draw(st.booleans()),
+                    seed=draw(st.integers(0, 2**16)))
+    return params()
+
+
+def _bn_case(N=4, C=2, image=False, H=1, W=1, training=True, gamma_one=False, seed=0,
+             **extra):
+    return dict(N=N, C=C, image=image, H=H, W=W, training=training, gamma_one=gamma_one,
+                seed=seed, **extra)
+
+
+def per_activation(what, got, want, params):
+    """DLFS's batch norm keeps one gamma per activation (C*H*W of them), not per channel."""
+    if what in ("dgamma", "dbeta") and got.size > want.size and want.size in got.shape:
+        return (f"{what} has shape {got.shape}: one value per activation, Deep Learning from "
+                f"Scratch's batch norm; numcnn's (PyTorch's BatchNorm2d) has one gamma and "
+                f"beta per channel, so {what} sums over axes 0, 2 and 3 (n, h, w)")
+    return None
+
+
+def channel_averaged(what, got, want, params):
+    M = params.get("N", 1) * (params["H"] * params["W"] if params.get("image") else 1)
+    if what in ("dgamma", "dbeta") and M > 1 and C._close(got * M, want):
+        return (f"{what} is the *average* over the channel's M = {M} values: the parameter "
+                f"is shared by all of them, so its gradient is their sum")
+    return None
+
+
+def gamma_missing(what, got, want, params):
+    if what != "dx" or got.shape != want.shape:
+        return None
+    gamma = make_bn(params)[0]["gamma"].astype(np.float64)
+    shape = (1, -1) + (1,) * (want.ndim - 2)
+    if not np.allclose(gamma, 1) and C._close(got * gamma.reshape(shape), want):
+        return ("dx lacks the factor gamma: the gradient reaching xhat is dxhat = gamma * "
+                "dout, and every term of dx is built from dxhat")
+    return None
+
+
+BATCH_NORM = Exercise(
+    "batch_norm_backward", "Batch normalisation backward: dx, dgamma, dbeta", 2,
+    ("batch_norm_backward",),
+    lambda ns, p: run_backward(ns, p, make_bn, "batch_norm", ["x", "gamma", "beta"],
+                               (per_activation, channel_averaged, gamma_missing)
+                               + C.DETECTORS),
+    [_bn_case(N=4, C=1, seed=0), _bn_case(N=5, C=3, seed=1),
+     _bn_case(N=3, C=2, image=True, H=3, W=2, seed=2),
+     _bn_case(N=1, C=2, image=True, H=3, W=3, seed=3),
+     _bn_case(N=3, C=2, image=True, H=2, W=2, training=False, seed=4),
+     _bn_case(N=2, C=3, image=True, H=3, W=3, seed=5, dtype="float32")],
+    bn_strategy,
+    lambda ns: train_with(classifier(batchnorm=True), C.classifier_data(), _ce,
+                          batch_norm_backward=ns.batch_norm_backward),
+    "(N, C) and (N, C, H, W) inputs, batch 1-4 (at least 2 values per channel), training "
+    "and eval mode, gamma 1 and not, float32",
+    [({"image": False, "N": 4}, "it passes on (N, C) inputs: for (N, C, H, W) each channel "
+      "has M = N*H*W values, and every sum and mean runs over axes 0, 2 and 3 (axes 0 and 2 "
+      "of the (N, C, L) view x3)"),
+     ({"training": False}, "it passes in eval mode: in training mode mu and var are computed "
+      "from x itself, so dx has two more terms, dx = (inv_std / M) (M dxhat - sum_k dxhat_k "
+      "- xhat sum_k dxhat_k xhat_k)"),
+     ({"training": True}, "it passes in training mode: in eval mode (cache.training False) "
+      "mu and var are the running statistics, constants: dx = gamma * dout * inv_std"),
+     ({"gamma_one": True}, "it passes when gamma is 1: the gradient reaching xhat is "
+      "dxhat = gamma * dout")],
+    ("N", "C", "image", "H", "W", "training", "gamma_one", "dtype"),
+    fallback_hint="with xhat = (x3 - mu) * inv_std and dxhat = gamma * dout per channel: "
+                  "dbeta = sum dout, dgamma = sum dout * xhat, and in training dx = "
+                  "(inv_std / M) (M dxhat - sum dxhat - xhat sum dxhat xhat)")
+
+
 # ----------------------------------------------------------------------------- optimizers
 class StepOptimizer:
     """An optimizer that runs a student's per-parameter step function (for the training
@@ -957,5 +1053,5 @@ ADAM = Exercise(
 
 
 EXERCISES = {ex.name: ex for ex in [
-    CONV2D_FORWARD, CONV2D_BACKWARD, IM2COL, RELU, LINEAR, MAX_POOL, SGD_MOMENTUM, ADAM,
-    CROSS_ENTROPY, DICE, CONV_TRANSPOSE]}
+    CONV2D_FORWARD, CONV2D_BACKWARD, IM2COL, RELU, LINEAR, MAX_POOL, BATCH_NORM,
+    SGD_MOMENTUM, ADAM, CROSS_ENTROPY, DICE, CONV_TRANSPOSE]}

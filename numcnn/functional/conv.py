@@ -32,28 +32,55 @@ def _block_matmul(a: np.ndarray, b: np.ndarray, groups: int, ta: bool = False,
     return blocks[0] if groups == 1 else np.concatenate(blocks)
 
 
-# Above this many bytes, im2col's matrix is built a chunk of samples at a time (_sample_chunks).
-_CHUNK_ABOVE = 8 << 20
-_CHUNK_BYTES = 4 << 20  # the size of one chunk's column matrix
+# Above this many bytes, im2col's matrix is built a chunk at a time (_chunks).
+_CHUNK_ABOVE = 2 << 20
+_CHUNK_BYTES = 1 << 20  # the size of one chunk's column matrix: about one core's L2
 _MIN_CHUNK_COLS = 2048  # but never fewer columns than this: small GEMMs run slowly
 
 
-def _sample_chunks(N: int, L: int, rows: int, itemsize: int) -> list[slice]:
-    """Slices of the batch whose im2col matrix (rows, n*L) is about _CHUNK_BYTES each.
+class Chunk(NamedTuple):
+    """Samples ``n`` (a slice) and output rows [row0, row1) whose columns are built at once."""
+
+    n: slice
+    row0: int
+    row1: int
+
+
+def _chunks(N: int, Ho: int, Wo: int, rows: int, itemsize: int) -> list[Chunk]:
+    """Pieces of the output whose im2col matrices (rows, columns) are about _CHUNK_BYTES each.
 
     im2col's matrix is kh*kw times bigger than the input (38 MB for a 3x3 kernel on
-    8x32x64x64 float32).  Built for the whole batch it has left the CPU caches by the time
-    the GEMM reads it; built a few samples at a time it is still in cache, and the memory
-    held drops to one chunk.  Measured: forward+backward 15-25% faster on the two benchmark
-    layers above the threshold, although backward rebuilds the columns; below it one chunk
-    is as fast or faster (fewer, bigger GEMMs).
+    8x32x64x64 float32; 151 MB for 16 channels on one 512x512 image).  Built whole it has
+    left the CPU caches by the time the GEMM reads it; built a few samples at a time it is
+    still in cache, and the memory held drops to one chunk.  Measured (U-Net train step,
+    8x1x64x64, 1 thread): 8 MB / 4 MB chunks -> 2 MB / 1 MB took the CPU time per step
+    from 379 to 354 ms and the step's peak memory from 38.9 to 31.4 MB (seed CNN: same
+    time); below the threshold one chunk is as fast or faster (fewer, bigger GEMMs).
+    When one sample alone is too big (a large image), a chunk is a band of its output rows.
     """
-    if rows * N * L * itemsize <= _CHUNK_ABOVE:
-        return [slice(0, N)]
+    whole = [Chunk(slice(0, N), 0, Ho)]
+    if rows * N * Ho * Wo * itemsize <= _CHUNK_ABOVE:
+        return whole
     cols = max(_MIN_CHUNK_COLS, _CHUNK_BYTES // (rows * itemsize))
-    n_chunks = min(N, -(-N * L // cols))  # ceil divisions
-    per = -(-N // n_chunks)
-    return [slice(a, min(a + per, N)) for a in range(0, N, per)]
+    if cols >= Ho * Wo:  # whole samples per chunk
+        per = -(-N // min(N, -(-N * Ho * Wo // cols)))  # ceil divisions
+        return [Chunk(slice(a, min(a + per, N)), 0, Ho) for a in range(0, N, per)]
+    band = max(1, cols // Wo)  # output rows per chunk, one sample at a time
+    return [Chunk(slice(n, n + 1), r, min(r + band, Ho))
+            for n in range(N) for r in range(0, Ho, band)]
+
+
+def _band(geom: ConvGeometry, c: Chunk) -> ConvGeometry:
+    """The geometry of a chunk's output rows: im2col / col2im of output rows [row0, row1)
+    are those of a convolution whose padding on top is row0*stride rows smaller."""
+    if c.row0 == 0 and c.row1 == geom.out_h:
+        return geom
+    return geom._replace(pad_h=geom.pad_h - c.row0 * geom.stride_h, out_h=c.row1 - c.row0)
+
+
+def _rows(a: np.ndarray, c: Chunk) -> np.ndarray:
+    """The chunk's samples and rows [row0, row1) of an (N, C, H, W) array (a view)."""
+    return a[c.n] if c.row0 == 0 and c.row1 == a.shape[2] else a[c.n, :, c.row0:c.row1]
 
 
 class ConvWindow(NamedTuple):
@@ -194,10 +221,9 @@ class ConvCache(NamedTuple):
     x: np.ndarray
     w: np.ndarray
     has_bias: bool
-    cols: np.ndarray | None  # the forward's im2col(x), kept when backward needs it again
     geom: ConvGeometry
     groups: int
-    chunks: list[slice]  # the forward's sample chunks (see _sample_chunks)
+    chunks: list[Chunk]  # the forward's chunks (see _chunks)
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1,
@@ -207,7 +233,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     y[n, f, oh, ow] = b[f] + sum_{c, i, j} w[f, c, i, j] * x_pad[n, g*C_g + c, oh*s_h + i*d_h,
     ow*s_w + j*d_w]  (g = the group of f), computed as Y = W_mat @ X_col, where
     X_col = im2col(x) has shape (C*kh*kw, N*Ho*Wo) and W_mat = w.reshape(F, C_g*kh*kw)
-    (for a large X_col, a chunk of samples at a time: see ``_sample_chunks``).
+    (for a large X_col, a chunk of samples or of output rows at a time: see ``_chunks``).
 
     Parameters
     ----------
@@ -227,30 +253,39 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     """
     a = conv_arguments("conv2d", x, w, b, stride, padding, dilation, groups)
     geom = _geometry(a, *a.out_size)
-    out, cols, chunks = _conv_gemm(a.x, a.w, a.b, geom, a.groups)
-    if _flipped_pads(geom, a.w.shape[0], a.x.shape[1]) is not None:
-        cols = None  # backward works from dout's columns instead
-    return out, ConvCache(a.x, a.w, a.b is not None, cols, geom, a.groups, chunks)
+    out, chunks = _conv_gemm(a.x, a.w, a.b, geom, a.groups)
+    return out, ConvCache(a.x, a.w, a.b is not None, geom, a.groups, chunks)
 
 
 def _conv_gemm(x, w, b, geom: ConvGeometry, groups: int):
     """The forward's arithmetic on validated arguments: im2col + GEMM + bias, by chunks.
 
-    Returns out (N, F, Ho, Wo), the one chunk's columns (None when there were several:
-    backward rebuilds them) and the chunks.
+    Returns out (N, F, Ho, Wo) and the chunks.  The columns are not kept: backward
+    rebuilds them from x (a copy, cheap next to the GEMMs), so that a training step holds
+    kh*kw times less memory for each convolution (docs/performance.md, "Memory").
     """
     N, C = x.shape[:2]
-    F, L = w.shape[0], geom.out_h * geom.out_w
+    F = w.shape[0]
     w_mat = w.reshape(F, -1)
     bias = b if b is not None else np.zeros(F, dtype=x.dtype)
-    out = np.empty((N, F, L), dtype=x.dtype)
-    chunks = _sample_chunks(N, L, C * geom.kh * geom.kw, x.itemsize)
-    for s in chunks:  # usually one chunk: the whole batch
-        cols = kernels.im2col(x[s], *geom)                             # (C*kh*kw, n*Ho*Wo)
-        y_mat = _block_matmul(w_mat, cols, groups)                     # (F, n*Ho*Wo)
-        kernels.cn_to_nchw(y_mat, s.stop - s.start, bias, out=out[s])  # + b, in NCHW order
-    out = out.reshape(N, F, geom.out_h, geom.out_w)
-    return out, (cols if len(chunks) == 1 else None), chunks
+    out = np.empty((N, F, geom.out_h, geom.out_w), dtype=x.dtype)
+    chunks = _chunks(N, geom.out_h, geom.out_w, C * geom.kh * geom.kw, x.itemsize)
+    for c in chunks:  # usually one chunk: the whole batch
+        cols = kernels.im2col(x[c.n], *_band(geom, c))                 # (C*kh*kw, n*rows*Wo)
+        y_mat = _block_matmul(w_mat, cols, groups)                     # (F, n*rows*Wo)
+        _put_nchw(y_mat, bias, _rows(out, c))                          # + b, in NCHW order
+    return out, chunks
+
+
+def _put_nchw(m: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
+    """out (n, C, rows, W) = m (C, n*rows*W) + bias, in NCHW order; out may be a band of
+    rows of a bigger array (then NumPy does the strided copy)."""
+    n, C = out.shape[:2]
+    if out.flags.c_contiguous:
+        kernels.cn_to_nchw(m, n, bias, out=out.reshape(n, C, -1))
+    else:
+        np.add(m.reshape(C, n, *out.shape[2:]).transpose(1, 0, 2, 3),
+               bias[:, None, None], out=out)
 
 
 def _flipped_pads(geom: ConvGeometry, F: int, C: int):
@@ -307,12 +342,13 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache):
     w_mat = w.reshape(F, -1)
     dx = np.zeros_like(x)
     dw = np.zeros_like(w_mat)
-    for s in cache.chunks:  # the chunks of the forward pass; the gradients add up over them
-        cols = kernels.im2col(x[s], *geom) if cache.cols is None else cache.cols
-        dy = kernels.nchw_to_cn(dout[s])                               # (F, n*Ho*Wo)
+    for c in cache.chunks:  # the chunks of the forward pass; the gradients add up over them
+        g = _band(geom, c)
+        cols = kernels.im2col(x[c.n], *g)                              # (C*kh*kw, n*rows*Wo)
+        dy = kernels.nchw_to_cn(_rows(dout, c))                        # (F, n*rows*Wo)
         dw += _block_matmul(dy, cols, groups, tb=True)                 # (F, C_g*kh*kw)
-        dcols = _block_matmul(w_mat, dy, groups, ta=True)              # (C*kh*kw, n*Ho*Wo)
-        kernels.col2im(dcols, s.stop - s.start, C, H, W, *geom, out=dx[s])
+        dcols = _block_matmul(w_mat, dy, groups, ta=True)              # (C*kh*kw, n*rows*Wo)
+        kernels.col2im(dcols, dx[c.n].shape[0], C, H, W, *g, out=dx[c.n])  # adds: halos sum
     return dx, dw.reshape(w.shape), db
 
 
@@ -325,12 +361,11 @@ def _backward_by_flipped_conv(dout, x, w, geom: ConvGeometry, pads, groups):
     zero = np.zeros(C, dtype=x.dtype)
     dx = np.empty_like(x)
     dwf = np.zeros_like(wf_mat)
-    for s in _sample_chunks(N, H * W, F * kh * kw, x.itemsize):
-        n = s.stop - s.start
-        dcols = kernels.im2col(dout[s], *flipped_geom)                 # (F*kh*kw, n*H*W)
-        dx_mat = _block_matmul(wf_mat, dcols, groups)                  # (C, n*H*W)
-        kernels.cn_to_nchw(dx_mat, n, zero, out=dx[s].reshape(n, C, H * W))
-        dwf += _block_matmul(kernels.nchw_to_cn(x[s]), dcols, groups, tb=True)
+    for c in _chunks(N, H, W, F * kh * kw, x.itemsize):
+        dcols = kernels.im2col(dout[c.n], *_band(flipped_geom, c))     # (F*kh*kw, n*rows*W)
+        dx_mat = _block_matmul(wf_mat, dcols, groups)                  # (C, n*rows*W)
+        _put_nchw(dx_mat, zero, _rows(dx, c))
+        dwf += _block_matmul(kernels.nchw_to_cn(_rows(x, c)), dcols, groups, tb=True)
     return dx, _flipped(dwf.reshape(C, F // groups, kh, kw), groups)
 
 
@@ -338,7 +373,7 @@ class ConvTransposeCache(NamedTuple):
     """What :func:`conv_transpose2d_backward` needs from :func:`conv_transpose2d_forward`."""
 
     x_shape: tuple
-    x_mat: np.ndarray  # x as (C, N*H*W)
+    x: np.ndarray  # (N, C, H, W); held anyway by the layer before (no layout copy kept)
     w: np.ndarray
     has_bias: bool
     geom: ConvGeometry  # of the convolution from the output (Ho, Wo) back to x's (H, W)
@@ -381,7 +416,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     out = kernels.col2im(y_cols, N, F, *a.out_size, *geom)
     if a.b is not None:
         out += a.b[None, :, None, None]
-    cache = ConvTransposeCache(x.shape, x_mat, w, a.b is not None, geom, groups, out.shape)
+    cache = ConvTransposeCache(x.shape, x, w, a.b is not None, geom, groups, out.shape)
     return out, cache
 
 
@@ -403,6 +438,7 @@ def conv_transpose2d_backward(dout: np.ndarray, cache: ConvTransposeCache):
     dcols = kernels.im2col(dout, *cache.geom)                          # (F*kh*kw, N*H*W)
     dx_mat = _block_matmul(w.reshape(C, -1), dcols, groups)            # (C, N*H*W)
     dx = kernels.cn_to_nchw(dx_mat, N, np.zeros(C, dtype=w.dtype)).reshape(N, C, H, W)
-    dw = _block_matmul(cache.x_mat, dcols, groups, tb=True)            # (C, F_g*kh*kw)
+    x_mat = kernels.nchw_to_cn(cache.x)                                # (C, N*H*W)
+    dw = _block_matmul(x_mat, dcols, groups, tb=True)                  # (C, F_g*kh*kw)
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw.reshape(w.shape), db

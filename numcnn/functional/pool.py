@@ -1,6 +1,6 @@
 """Max, average and adaptive pooling (docs/pooling.md).
 
-Symbols: x[n, c, h, w], window (k_h, k_w), stride (s_h, s_w), padding (p_t, p_l, p_b, p_r)
+Symbols: x[n, c, ih, iw], window (k_h, k_w), stride (s_h, s_w), padding (p_t, p_l, p_b, p_r)
 (top, left, bottom, right; p_h = p_t = p_b when symmetric), dilation (d_h, d_w).  Tap i of
 the window of output row oh reads input row oh*s_h - p_t + i*d_h (columns alike); taps in
 the padding are -inf for max pooling and 0 for average pooling.
@@ -184,7 +184,7 @@ def max_pool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0, dilat
 
 
 def max_pool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
-    """dx[n, c, h, w] = sum of dout[n, c, oh, ow] over the outputs whose argmax is (h, w).
+    """dx[n, c, ih, iw] = sum of dout[n, c, oh, ow] over the outputs whose argmax is (ih, iw).
 
     Returns
     -------
@@ -270,7 +270,7 @@ def avg_pool2d_forward(x: np.ndarray, kernel_size, stride=None, padding=0,
 
 
 def avg_pool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
-    """dx[n, c, h, w] = sum over the windows (oh, ow) containing (h, w) of
+    """dx[n, c, ih, iw] = sum over the windows (oh, ow) containing (ih, iw) of
     dout[n, c, oh, ow] / D(oh, ow).
 
     Returns

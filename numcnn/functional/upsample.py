@@ -42,7 +42,7 @@ class InterpolateCache(NamedTuple):
     kind: str                          # "nearest" or "bilinear": how the taps are read
     rows: Taps
     cols: Taps
-    block: tuple[int, int] | None      # nearest with taps o // s: the integer factors (s_h, s_w)
+    block: tuple[int, int] | None      # nearest with taps o // s: the integer factors (r_h, r_w)
 
 
 # ------------------------------------------------------------------ source coordinates
@@ -168,7 +168,7 @@ def _axis_taps(rule: _Rule, n_out: int, n_in: int, scale_factor, roi, dtype) -> 
 def _scale_pair(op: str, scale_factor) -> tuple[float, float]:
     if isinstance(scale_factor, (tuple, list)):
         if len(scale_factor) != 2:
-            raise ValueError(f"{op}: scale_factor must be a number or a pair (s_h, s_w); got "
+            raise ValueError(f"{op}: scale_factor must be a number or a pair (r_h, r_w); got "
                              f"{scale_factor!r}")
         return tuple(real(op, "scale_factor", s, 0.0, min_open=True) for s in scale_factor)
     s = real(op, "scale_factor", scale_factor, 0.0, min_open=True)
@@ -258,7 +258,7 @@ def interpolate_forward(x: np.ndarray, size=None, scale_factor=None, mode: str =
     Parameters
     ----------
     x : (N, C, H, W) float32 or float64
-    size : int or (H_out, W_out);  scale_factor : positive number or (s_h, s_w)
+    size : int or (H_out, W_out);  scale_factor : positive number or (r_h, r_w)
 
     Returns
     -------
@@ -339,34 +339,35 @@ def interpolate_backward(dout: np.ndarray, cache: InterpolateCache) -> np.ndarra
 
 # -------------------------------------------------------------------- the thin 2-D forms
 def upsample_nearest2d_forward(x: np.ndarray, scale_factor=2):
-    """out[n, c, oh, ow] = x[n, c, floor(oh / s_h), floor(ow / s_w)]: each pixel copied into
-    an s_h x s_w block; ``interpolate_forward(x, scale_factor=s, mode='nearest')``.
+    """out[n, c, oh, ow] = x[n, c, floor(oh / r_h), floor(ow / r_w)]: each pixel copied into
+    an r_h x r_w block; ``interpolate_forward(x, scale_factor=r, mode='nearest')``.
 
     Parameters
     ----------
-    x : (N, C, H, W);  scale_factor : positive int or (s_h, s_w)
+    x : (N, C, H, W);  scale_factor : positive int or (r_h, r_w)
 
     Returns
     -------
-    out : (N, C, H*s_h, W*s_w);  cache : InterpolateCache
+    out : (N, C, H*r_h, W*r_w);  cache : InterpolateCache
     """
     s = pair("upsample_nearest2d", "scale_factor", scale_factor)
     return interpolate_forward(x, scale_factor=s, mode="nearest")
 
 
 def upsample_nearest2d_backward(dout: np.ndarray, cache: InterpolateCache) -> np.ndarray:
-    """dx[n, c, h, w] = sum of dout over the s_h x s_w block copied from x[n, c, h, w]."""
+    """dx[n, c, ih, iw] = sum of dout over the r_h x r_w block copied from x[n, c, ih, iw]."""
     return interpolate_backward(dout, cache)
 
 
 def upsample_bilinear2d_forward(x: np.ndarray, scale_factor=2, align_corners: bool = False):
-    """out[.., oh, ow] = (1-b)(1-d) x[h0, w0] + (1-b) d x[h0, w1] + b (1-d) x[h1, w0]
-    + b d x[h1, w1], with (h0, h1, b) from the source row of oh and (w0, w1, d) likewise;
-    ``interpolate_forward(x, scale_factor=s, mode='bilinear', align_corners=...)``.
+    """out[.., oh, ow] = (1-phi_h)(1-phi_w) x[h0, w0] + (1-phi_h) phi_w x[h0, w1]
+    + phi_h (1-phi_w) x[h1, w0] + phi_h phi_w x[h1, w1], with source rows h0, h1 and the
+    weight phi_h of the second from oh (columns w0, w1, phi_w alike);
+    ``interpolate_forward(x, scale_factor=r, mode='bilinear', align_corners=...)``.
 
     Returns
     -------
-    out : (N, C, H*s_h, W*s_w);  cache : InterpolateCache
+    out : (N, C, H*r_h, W*r_w);  cache : InterpolateCache
     """
     s = pair("upsample_bilinear2d", "scale_factor", scale_factor)
     return interpolate_forward(x, scale_factor=s, mode="bilinear",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import inference
 from .module import Module
 
 
@@ -43,8 +44,18 @@ class Sequential(ModuleList):
         super().__init__(modules)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for m in self._modules.values():
-            x = m(x)
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            if i + 1 < len(mods) and inference.foldable(mods[i], mods[i + 1]):
+                # under no_grad, Conv2d -> eval BatchNorm2d (-> ReLU) runs as one conv
+                relu = mods[i + 2] if i + 2 < len(mods) else None
+                relu = relu if relu is not None and inference.relu_fusable(relu) else None
+                x = inference.run_folded(mods[i], mods[i + 1], relu, x)
+                i += 2 if relu is None else 3
+            else:
+                x = mods[i](x)
+                i += 1
         return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

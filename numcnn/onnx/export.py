@@ -310,9 +310,12 @@ def _upsample(g, m, x):
     else:
         sh, sw = _attr_pair_float(m.scale_factor)
         size = [int(np.floor(H * sh)), int(np.floor(W * sw))]
-        onnx_size = [int(np.floor(H * float(np.float32(sh)))),
-                     int(np.floor(W * float(np.float32(sw))))]
+        # the output size a runtime computes from float32 scales: ONNX's reference
+        # multiplies in float64, onnxruntime in float32; both must give numcnn's
+        onnx_sizes = [[int(np.floor(n * float(np.float32(r)))) for n, r in ((H, sh), (W, sw))],
+                      [int(np.floor(np.float32(n) * np.float32(r))) for n, r in ((H, sh), (W, sw))]]
         if not m.recompute_scale_factor:
+            onnx_size = next((o for o in onnx_sizes if o != size), size)
             if onnx_size != size:
                 raise ExportError(f"numcnn.onnx.export: module {g._where} (Upsample): scale "
                                   f"{m.scale_factor!r} in ONNX's float32 scales turns "

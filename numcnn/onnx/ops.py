@@ -293,7 +293,49 @@ class ConvTranspose(_Conv):
                     f"adds")
             crops.append((begin, end))
             out_pad.append(o)
+        if n == 3:
+            return self._run_3d(x, w, b, strides, crops, dilations, out_pad)
         return self._run(x, w, b, strides, crops, dilations, out_pad)
+
+    def _run_3d(self, x, w, b, strides, crops, dilations, out_pad):
+        """A 3-D transposed convolution as k_d 2-D ones: depth tap i of the kernel scatters
+        every input plane d onto output plane d*s_d + i*d_d - crop_begin, so each tap is the
+        2-D op on all N*D planes (kernel slice w[:, :, i]), added into the planes it lands
+        on.  A loop over the k_d taps, not over pixels; the bias is added once."""
+        N, C, D, H, W = x.shape
+        (begin, end), s_d, d_d = crops[0], strides[0], dilations[0]
+        depth = (D - 1) * s_d + d_d * (w.shape[2] - 1) + 1 + out_pad[0] - begin - end
+        planes = np.ascontiguousarray(x.transpose(0, 2, 1, 3, 4)).reshape(N * D, C, H, W)
+        out, taps = None, []
+        for i in range(w.shape[2]):
+            y, cache = self._run(planes, np.ascontiguousarray(w[:, :, i]), None, strides[1:],
+                                 crops[1:], dilations[1:], out_pad[1:])
+            y = y[0].reshape(N, D, *y[0].shape[1:])
+            if out is None:
+                out = np.zeros((N, y.shape[2], depth, *y.shape[3:]), x.dtype)
+            od = np.arange(D) * s_d + i * d_d - begin
+            kept = (od >= 0) & (od < depth)
+            out[:, :, od[kept]] += y[:, kept].transpose(0, 2, 1, 3, 4)
+            taps.append((cache, od, kept))
+        if b is not None:
+            out += b.reshape(1, -1, 1, 1, 1)
+        return [out], ("3d", taps, x.shape, w.shape, b is not None)
+
+    def backward(self, douts, cache):
+        if cache[0] != "3d":
+            return super().backward(douts, cache)
+        _, taps, (N, C, D, H, W), w_shape, has_bias = cache
+        dy = douts[0]
+        dx = np.zeros((N * D, C, H, W), dy.dtype)
+        dw = np.empty(w_shape, dy.dtype)
+        for i, (c, od, kept) in enumerate(taps):
+            dplanes = np.zeros((N, D, dy.shape[1], *dy.shape[3:]), dy.dtype)
+            dplanes[:, kept] = dy[:, :, od[kept]].transpose(0, 2, 1, 3, 4)
+            dxi, dw[:, :, i], _ = super().backward(
+                [dplanes.reshape(N * D, *dplanes.shape[2:])], c)
+            dx += dxi
+        dx = dx.reshape(N, D, C, H, W).transpose(0, 2, 1, 3, 4)
+        return [dx, dw, dy.sum(axis=(0, 2, 3, 4)) if has_bias else None]
 
     def _pads(self, in_sizes, kernel, strides, dilations, extra):
         """ONNX's begin/end cropping of the full transposed-convolution output."""
@@ -750,6 +792,63 @@ class Squeeze(Op):
 
     def backward(self, douts, cache):
         return [douts[0].reshape(cache), None]
+
+
+@register("Slice")
+class Slice(Op):
+    """data[starts:ends:steps] along ``axes`` (inputs since opset 10, attributes before);
+    the gradient is dout placed back in the sliced positions, zeros elsewhere.  PyTorch's
+    exporter slices shapes with it (F.interpolate to a size keeps Shape(x)[:2])."""
+
+    attributes = {"starts": None, "ends": None, "axes": None}
+    control = (1, 2, 3, 4)
+
+    def forward(self, xs, ctx):
+        x = np.asarray(xs[0])
+        if self.opset < 10:
+            starts, ends, axes, steps = (self.attrs["starts"], self.attrs["ends"],
+                                         self.attrs["axes"], None)
+        else:
+            starts, ends, axes, steps = (list(xs[1:5]) + [None] * 4)[:4]
+        starts = [int(v) for v in np.asarray(starts).reshape(-1)]
+        ends = [int(v) for v in np.asarray(ends).reshape(-1)]
+        axes = range(len(starts)) if axes is None else np.asarray(axes).reshape(-1)
+        steps = [1] * len(starts) if steps is None else np.asarray(steps).reshape(-1)
+        index = [slice(None)] * x.ndim
+        for a, b, e, st in zip(axes, starts, ends, steps):
+            # Python's slicing clamps out-of-range bounds as ONNX does (INT64_MAX: the end)
+            index[int(a) % x.ndim] = slice(b, e, int(st))
+        index = tuple(index)
+        return [x[index]], (x.shape, x.dtype, index)
+
+    def backward(self, douts, cache):
+        shape, dtype, index = cache
+        dx = np.zeros(shape, dtype)
+        dx[index] = douts[0]
+        return [dx, None, None, None, None]
+
+
+@register("Cast")
+class Cast(Op):
+    """x as the ``to`` type (PyTorch's exporter casts shapes and sizes between integer types);
+    a floating cast is the model's own, explicit, and its gradient is cast back."""
+
+    attributes = {"to": None, "saturate": 1, "round_mode": "up"}
+
+    def setup(self):
+        import onnx
+
+        if self.attrs["to"] is None:
+            raise self.unsupported("to", "is required")
+        self.dtype = onnx.helper.tensor_dtype_to_np_dtype(int(self.attrs["to"]))
+
+    def forward(self, xs, ctx):
+        x = np.asarray(xs[0])
+        return [x.astype(self.dtype)], x.dtype
+
+    def backward(self, douts, cache):
+        floats = np.issubdtype(cache, np.floating) and np.issubdtype(self.dtype, np.floating)
+        return [douts[0].astype(cache) if floats else None]
 
 
 @register("Gather")

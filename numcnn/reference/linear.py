@@ -11,7 +11,7 @@ from ..functional.linear import LinearCache
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None):
-    """y[n, f] = sum_k x[n, k] w[f, k] + b[f].
+    """y[n, f] = sum_c x[n, c] w[f, c] + b[f].
 
     x : (N, in) or (..., in) (leading axes are a batch);  w : (out, in);  b : (out,) or None.
     Returns (y of shape (..., out), LinearCache).
@@ -21,15 +21,15 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None):
     y = np.zeros((x2.shape[0], n_out), dtype=x.dtype)
     for n in range(x2.shape[0]):
         for f in range(n_out):
-            y[n, f] = np.dot(x2[n], w[f])                        # sum over k
+            y[n, f] = np.dot(x2[n], w[f])                        # sum over c
             if b is not None:
                 y[n, f] += b[f]
     return y.reshape(*x.shape[:-1], n_out), LinearCache(x2, x.shape, w, b is not None)
 
 
 def linear_backward(dout: np.ndarray, cache: LinearCache):
-    """Every product x[n, k] w[f, k] sends dout[n, f] back to both factors:
-    dx[n, k] = sum_f dout[n, f] w[f, k],  dw[f, k] = sum_n dout[n, f] x[n, k],
+    """Every product x[n, c] w[f, c] sends dout[n, f] back to both factors:
+    dx[n, c] = sum_f dout[n, f] w[f, c],  dw[f, c] = sum_n dout[n, f] x[n, c],
     db[f] = sum_n dout[n, f].  Returns (dx, dw, db or None)."""
     x2, x_shape, w, has_bias = cache
     d2 = dout.reshape(x2.shape[0], w.shape[0])

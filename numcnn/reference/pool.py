@@ -55,8 +55,9 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
 
 
 def max_pool2d_backward(dout, cache):
-    """dx[n, c, h, w] = sum of dout[n, c, oh, ow] over the windows whose maximum is x[n, c, h, w];
-    of equal maxima, the first in row-major window order (``np.argmax``'s choice) wins.
+    """dx[n, c, ih, iw] = sum of dout[n, c, oh, ow] over the windows whose maximum is
+    x[n, c, ih, iw]; of equal maxima, the first in row-major window order (``np.argmax``'s
+    choice) wins.
 
     Returns dx (N, C, H, W).
     """

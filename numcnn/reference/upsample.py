@@ -112,9 +112,10 @@ def interpolate_forward(x: np.ndarray, size=None, scale_factor=None, mode: str =
                         nearest_mode: str | None = None, roi=None,
                         extrapolation_value: float = 0.0):
     """x (N, C, H, W) -> (N, C, H_out, W_out), H_out = size[0] or floor(H * scale_factor)
-    (likewise W).  Nearest: y[.., oh, ow] = x[.., r(oh), c(ow)].  Bilinear, with (h0, h1, b)
-    the taps of oh and (w0, w1, d) those of ow:
-    y = (1-b)(1-d) x[h0, w0] + (1-b) d x[h0, w1] + b (1-d) x[h1, w0] + b d x[h1, w1].
+    (likewise W).  Nearest: y[.., oh, ow] = x[.., row(oh), col(ow)].  Bilinear, with source
+    rows h0, h1 of oh and the weight phi_h of the second (w0, w1, phi_w those of ow):
+    y = (1-phi_h)(1-phi_w) x[h0, w0] + (1-phi_h) phi_w x[h0, w1] + phi_h (1-phi_w) x[h1, w0]
+      + phi_h phi_w x[h1, w1].
     With tf_crop_and_resize, outputs whose source lies outside the input are
     extrapolation_value.  Returns (y, InterpolateCache)."""
     rule = _resolve("interpolate", mode, align_corners, recompute_scale_factor, size,
@@ -141,9 +142,12 @@ def interpolate_forward(x: np.ndarray, size=None, scale_factor=None, mode: str =
             if not bilinear:
                 y[:, :, oh, ow] = x[:, :, h0, w0]
                 continue
-            h1, b, w1, d = rows.index1[oh], rows.weight1[oh], cols.index1[ow], cols.weight1[ow]
-            y[:, :, oh, ow] = ((1 - b) * (1 - d) * x[:, :, h0, w0] + (1 - b) * d * x[:, :, h0, w1]
-                               + b * (1 - d) * x[:, :, h1, w0] + b * d * x[:, :, h1, w1])
+            h1, w1 = rows.index1[oh], cols.index1[ow]
+            phi_h, phi_w = rows.weight1[oh], cols.weight1[ow]
+            y[:, :, oh, ow] = ((1 - phi_h) * (1 - phi_w) * x[:, :, h0, w0]
+                               + (1 - phi_h) * phi_w * x[:, :, h0, w1]
+                               + phi_h * (1 - phi_w) * x[:, :, h1, w0]
+                               + phi_h * phi_w * x[:, :, h1, w1])
     kind = "bilinear" if bilinear else "nearest"
     return y, InterpolateCache(x.shape, x.dtype, kind, rows, cols, None)
 
@@ -159,21 +163,22 @@ def interpolate_backward(dout: np.ndarray, cache: InterpolateCache) -> np.ndarra
             if (rows.inside is not None and not rows.inside[oh]) or (
                     cols.inside is not None and not cols.inside[ow]):
                 continue
-            g = dout[:, :, oh, ow]
+            d_out = dout[:, :, oh, ow]
             h0, w0 = rows.index0[oh], cols.index0[ow]
             if cache.kind == "nearest":
-                dx[:, :, h0, w0] += g
+                dx[:, :, h0, w0] += d_out
                 continue
-            h1, b, w1, d = rows.index1[oh], rows.weight1[oh], cols.index1[ow], cols.weight1[ow]
-            dx[:, :, h0, w0] += (1 - b) * (1 - d) * g
-            dx[:, :, h0, w1] += (1 - b) * d * g
-            dx[:, :, h1, w0] += b * (1 - d) * g
-            dx[:, :, h1, w1] += b * d * g
+            h1, w1 = rows.index1[oh], cols.index1[ow]
+            phi_h, phi_w = rows.weight1[oh], cols.weight1[ow]
+            dx[:, :, h0, w0] += (1 - phi_h) * (1 - phi_w) * d_out
+            dx[:, :, h0, w1] += (1 - phi_h) * phi_w * d_out
+            dx[:, :, h1, w0] += phi_h * (1 - phi_w) * d_out
+            dx[:, :, h1, w1] += phi_h * phi_w * d_out
     return dx
 
 
 def upsample_nearest2d_forward(x: np.ndarray, scale_factor=2):
-    """Each pixel copied into an s_h x s_w block.  Returns (y, InterpolateCache)."""
+    """Each pixel copied into an r_h x r_w block.  Returns (y, InterpolateCache)."""
     return interpolate_forward(x, scale_factor=scale_factor, mode="nearest")
 
 

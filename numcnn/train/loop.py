@@ -9,6 +9,18 @@ Each step is the explicit sequence a reader can check against the maths::
     clip_grad_norm(...)            # if grad_clip
     optimizer.step()
     scheduler.step()               # if scheduler_interval == "batch"
+
+``fit`` is a few named steps, in this order::
+
+    _check_args, _check_monitor, _check_folder   every argument, before any work
+    _start                     resume from a checkpoint (all checked first), or seed afresh
+    for each epoch:
+        _run_epoch             _train_epoch (the step above, batch by batch),
+                               _check_finite_weights, _validate, the epoch's scheduler step
+        _stop_requested        every callback's on_epoch_end
+        _Checkpoints.save      last.npz, and best.npz when the monitored figure improved
+
+and ``_Progress`` shows it: a bar on a terminal, one line per epoch in a log.
 """
 
 from __future__ import annotations
