@@ -80,8 +80,7 @@ def random_forest_instances(ds, seed: int = 0, n_pixels: int = 30000,
     forest.fit(features[pick_r, pick_c], ds.target[pick_r, pick_c])
     H, W, F = features.shape
     probs = forest.predict_proba(features.reshape(-1, F)).T.reshape(3, H, W)
-    threshold = demo.choose_interior_threshold(probs, ds.instances, bands)
-    return probs_to_instances(probs, threshold)
+    return probs_to_instances(probs, **demo.choose_postprocessing(probs, ds.instances, bands))
 
 
 # %% [markdown]
@@ -172,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     per_fold, thresholds = {}, {}
     for fold in args.folds:
         r = run_fold(fold, epochs, baseline_epochs, args.quick, args.seed)
-        per_fold[fold], thresholds[fold] = r["scores"], r["threshold"]
+        per_fold[fold], thresholds[fold] = r["scores"], r["postprocessing"]
         ds, rows = r["ds"], slice(r["ds"].val_start, r["ds"].val_stop)
         s = r["scores"][demo.METHODS[0]]
         viz.plot_instances(ds.image[rows], r["labels"][demo.METHODS[0]][rows],
@@ -196,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         f.write(table)
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump({"per_fold": {str(k): v for k, v in per_fold.items()},
-                   "mean_sd": summary, "interior_threshold": thresholds,
+                   "mean_sd": summary, "postprocessing": thresholds,
                    "ahead_on_every_fold": ahead, "epochs": epochs,
                    "baseline_epochs": baseline_epochs, "quick": args.quick,
                    "seconds": seconds}, f, indent=2)

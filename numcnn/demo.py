@@ -10,7 +10,7 @@ class keeps touching nuclei apart); Adam with a one-cycle learning rate, Dice +
 cross-entropy with the rare boundary class weighted up, flips and quarter turns applied to
 image and mask together.  The whole image is segmented with overlapping windows; the
 interiors are the seeds of a watershed that grows them back into the foreground
-(``numcnn.predict.probs_to_instances``), with the interior threshold chosen on the training
+(``numcnn.predict.probs_to_instances``), with its thresholds chosen on the training
 rows.  Baselines in the same run, on the same rows: Otsu + distance-transform watershed
 (``numcnn.predict.otsu_watershed``, no learning) and a 2-class U-Net + connected components
 (what the foreground alone gives: touching nuclei merge).
@@ -45,6 +45,7 @@ BASELINE_EPOCHS = 40        # of the 2-class U-Net (the former demo's recipe)
 BOUNDARY_WIDTH = 2          # pixels of the boundary class (instances_to_target)
 BOUNDARY_WEIGHT = 3.0       # cross-entropy weight of the boundary class (background, interior: 1)
 INTERIOR_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)   # tried on the training rows
+MIN_DISTANCES = (None, 5, 7, 9, 12)   # seeds cut from touching interiors (None: not cut)
 METHODS = ("3-class U-Net + watershed", "2-class U-Net + connected components",
            "Otsu + distance-transform watershed")
 
@@ -97,15 +98,17 @@ def score_instances(pred: np.ndarray, target: np.ndarray,
             "fn": r["fn"], "n_true": r["n_true"], "n_pred": r["n_pred"]}
 
 
-def choose_interior_threshold(probs: np.ndarray, target: np.ndarray,
-                              bands: list[slice]) -> float:
-    """The threshold of ``INTERIOR_THRESHOLDS`` with the best AP@0.5 (then DSB) of
-    ``probs_to_instances(probs, t)`` on the rows ``bands`` (the training rows: never the
-    validation)."""
-    def key(t):
-        s = score_instances(probs_to_instances(probs, t), target, bands)
+def choose_postprocessing(probs: np.ndarray, target: np.ndarray,
+                          bands: list[slice]) -> dict:
+    """The ``interior_threshold`` of ``INTERIOR_THRESHOLDS`` and ``min_distance`` of
+    ``MIN_DISTANCES`` with the best AP@0.5 (then DSB) of ``probs_to_instances`` on the rows
+    ``bands`` (the training rows: never the validation).  Returns them as a dict of keyword
+    arguments of ``probs_to_instances``."""
+    def key(kw):
+        s = score_instances(probs_to_instances(probs, **kw), target, bands)
         return s["ap"], s["dsb"]
-    return max(INTERIOR_THRESHOLDS, key=key)
+    return max((dict(interior_threshold=t, min_distance=d) for t in INTERIOR_THRESHOLDS
+                for d in MIN_DISTANCES), key=key)
 
 
 def training_bands(ds) -> list[slice]:
@@ -122,7 +125,7 @@ def compare(ds, epochs: int, baseline_epochs: int, n_tiles: int | None = None,
 
     Returns a dict: ``scores`` (method -> ``score_instances``), ``labels`` (method -> (H, W)
     int32 label image of the whole image), ``probs`` (3, H, W), ``model``, ``history`` and
-    ``threshold`` (the interior threshold, chosen on the training rows) and
+    ``postprocessing`` (``probs_to_instances``'s options, chosen on the training rows) and
     ``train_seconds`` (of the 3-class U-Net)."""
     x, y = ds.x_train[:n_tiles], ds.y_train[:n_tiles]
     val = [slice(ds.val_start, ds.val_stop)]
@@ -132,8 +135,8 @@ def compare(ds, epochs: int, baseline_epochs: int, n_tiles: int | None = None,
                                 checkpoint_dir=checkpoint_dir, quiet=quiet, **recipe)
     train_seconds = time.perf_counter() - t0
     _, probs = sliding_window(model, ds.image, tile=ds.tile, overlap=ds.tile // 4)
-    threshold = choose_interior_threshold(probs, ds.instances, bands)
-    labels = {METHODS[0]: probs_to_instances(probs, threshold)}
+    post = choose_postprocessing(probs, ds.instances, bands)
+    labels = {METHODS[0]: probs_to_instances(probs, **post)}
 
     # baselines on the same rows: the foreground alone, and no learning at all
     model2, _ = train_unet(x, (y > 0).astype(np.int64), 2, baseline_epochs, **recipe)
@@ -146,7 +149,7 @@ def compare(ds, epochs: int, baseline_epochs: int, n_tiles: int | None = None,
     labels[METHODS[2]] = otsu_watershed(ds.image, threshold=otsu)
     scores = {name: score_instances(lab, ds.instances, val) for name, lab in labels.items()}
     return {"scores": scores, "labels": labels, "probs": probs, "model": model,
-            "history": history, "threshold": threshold, "train_seconds": train_seconds}
+            "history": history, "postprocessing": post, "train_seconds": train_seconds}
 
 
 def comparison_table(scores: dict[str, dict], title: str) -> str:
@@ -184,7 +187,7 @@ def run(out: str = "runs/demo", epochs: int = EPOCHS, base_channels: int = 16, d
         **{f"val_{k}": v for k, v in ours.items()},
         "val_fg_dice": 2 * ours["fg_iou"] / (1 + ours["fg_iou"]),
         "val_pixel_miou_3class": float(pixel.compute()["miou"]),
-        "interior_threshold": result["threshold"],
+        "postprocessing": result["postprocessing"],
         "baselines": {name: s for name, s in scores.items() if name != METHODS[0]},
         "epochs": epochs, "baseline_epochs": baseline_epochs,
         "train_seconds": round(result["train_seconds"], 1), "total_seconds": round(total, 1),
@@ -211,8 +214,8 @@ def run(out: str = "runs/demo", epochs: int = EPOCHS, base_channels: int = 16, d
                           title=f"Validation rows {ds.val_start}-{ds.val_stop - 1}: "
                                 f"background / interior / boundary")
     viz.plot_overlay(ds.image, classes, 3, path=os.path.join(out, "prediction.png"),
-                     title=f"Predicted interior (red) and boundary (green); below the dashed "
-                           f"line: validation rows {ds.val_start}-{ds.val_stop - 1}",
+                     title=f"Interior (red), boundary (green); rows {ds.val_start}-"
+                           f"{ds.val_stop - 1} (validation) below the dashed line",
                      split_row=ds.val_start)
     result["history"].to_json(os.path.join(out, "history.json"))
     spec = {"name": "unet", "in_channels": 1, "num_classes": 3,

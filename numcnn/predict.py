@@ -139,15 +139,34 @@ def _drop_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     return labels
 
 
+def split_touching(mask: np.ndarray, min_distance: int) -> np.ndarray:
+    """Label a (H, W) bool mask, cutting touching blobs along their necks: markers at the
+    peaks of the (Gaussian-smoothed, sigma 1) distance to the background, at least
+    ``min_distance`` pixels apart, grown by a watershed on the negative distance inside the
+    mask.  Returns (H, W) int32 labels, 0 outside the mask."""
+    from skimage.feature import peak_local_max
+    from skimage.filters import gaussian
+
+    distance = gaussian(ndi.distance_transform_edt(mask), 1.0, preserve_range=True)
+    regions = ndi.label(mask, structure=np.ones((3, 3), bool))[0]
+    peaks = peak_local_max(distance, min_distance=min_distance, labels=regions,
+                           exclude_border=False)
+    markers = np.zeros(mask.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    return watershed(-distance, markers, mask=mask).astype(np.int32)
+
+
 def probs_to_instances(probs: np.ndarray, interior_threshold: float = 0.5,
-                       min_size: int = 8) -> np.ndarray:
+                       min_size: int = 8, min_distance: int | None = None) -> np.ndarray:
     """Instance labels from class probabilities.
 
     - 2 classes (background, nucleus): the connected components of ``probs[1] > 0.5``.
     - 3 classes (background, interior, boundary): the connected components of
       ``probs[1] > interior_threshold`` are the seeds (the boundary class keeps touching
-      nuclei's interiors apart); a watershed on the background probability grows each seed
-      into the foreground ``probs[0] < 0.5``, so the objects get their full outline back.
+      nuclei's interiors apart); with ``min_distance``, interiors that still touch are cut
+      along their necks (``split_touching``); a watershed on the background probability
+      grows each seed into the foreground ``probs[0] < 0.5``, so the objects get their full
+      outline back.
 
     Objects (and seeds) smaller than ``min_size`` pixels are dropped; 8-connectivity.
 
@@ -156,6 +175,8 @@ def probs_to_instances(probs: np.ndarray, interior_threshold: float = 0.5,
     probs : (K, H, W) float, K in {2, 3}, finite (e.g. from ``sliding_window``)
     interior_threshold : float in (0, 1), for 3 classes
     min_size : int >= 0, pixels
+    min_distance : int >= 1, optional, for 3 classes: the least distance in pixels between
+        two seeds cut from one interior (None: no cutting)
 
     Returns
     -------
@@ -173,6 +194,8 @@ def probs_to_instances(probs: np.ndarray, interior_threshold: float = 0.5,
     interior_threshold = real(op, "interior_threshold", interior_threshold, 0, 1,
                               min_open=True, max_open=True)
     min_size = integer(op, "min_size", min_size, 0)
+    if min_distance is not None:
+        min_distance = integer(op, "min_distance", min_distance)
 
     def components(mask: np.ndarray) -> np.ndarray:
         return _drop_small(ndi.label(mask, structure=np.ones((3, 3), bool))[0], min_size)
@@ -180,7 +203,9 @@ def probs_to_instances(probs: np.ndarray, interior_threshold: float = 0.5,
     if probs.shape[0] == 2:
         labels = components(probs[1] > 0.5)
     else:
-        seeds = components(probs[1] > interior_threshold)
+        interior = probs[1] > interior_threshold
+        seeds = components(interior) if min_distance is None else \
+            _drop_small(split_touching(interior, min_distance), min_size)
         foreground = (probs[0] < 0.5) | (seeds > 0)
         labels = _drop_small(watershed(probs[0], seeds, mask=foreground, connectivity=2),
                              min_size)
@@ -189,8 +214,8 @@ def probs_to_instances(probs: np.ndarray, interior_threshold: float = 0.5,
 
 def predict_instances(model: Module, image: np.ndarray, tile: int = 64,
                       overlap: int | None = None, batch_size: int = 8, tta: bool = False,
-                      interior_threshold: float = 0.5,
-                      min_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+                      interior_threshold: float = 0.5, min_size: int = 8,
+                      min_distance: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """An instance label image for a whole image of any size: ``sliding_window`` then
     ``probs_to_instances`` (see both for the arguments).
 
@@ -200,7 +225,7 @@ def predict_instances(model: Module, image: np.ndarray, tile: int = 64,
     probs : (K, H, W) float, the blended class probabilities
     """
     _, probs = sliding_window(model, image, tile, overlap, batch_size, tta)
-    return probs_to_instances(probs, interior_threshold, min_size), probs
+    return probs_to_instances(probs, interior_threshold, min_size, min_distance), probs
 
 
 def otsu_watershed(image: np.ndarray, sigma: float = 1.0, min_distance: int = 5,
@@ -225,7 +250,6 @@ def otsu_watershed(image: np.ndarray, sigma: float = 1.0, min_distance: int = 5,
     -------
     (H, W) int32 label image, 0 background, objects numbered 1..n
     """
-    from skimage.feature import peak_local_max
     from skimage.filters import gaussian, threshold_otsu
 
     op = "otsu_watershed"
@@ -242,11 +266,5 @@ def otsu_watershed(image: np.ndarray, sigma: float = 1.0, min_distance: int = 5,
         threshold = threshold_otsu(smooth)
     threshold = real(op, "threshold", threshold)
     foreground = ndi.binary_fill_holes(smooth > threshold)
-    distance = gaussian(ndi.distance_transform_edt(foreground), 1.0, preserve_range=True)
-    regions = ndi.label(foreground, structure=np.ones((3, 3), bool))[0]
-    peaks = peak_local_max(distance, min_distance=min_distance, labels=regions,
-                           exclude_border=False)
-    markers = np.zeros(image.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    labels = _drop_small(watershed(-distance, markers, mask=foreground), min_size)
+    labels = _drop_small(split_touching(foreground, min_distance), min_size)
     return relabel_sequential(labels)[0].astype(np.int32)

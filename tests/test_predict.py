@@ -114,3 +114,20 @@ def test_otsu_watershed_splits_two_touching_discs():
         otsu_watershed(image, min_distance=0)
     with pytest.raises(TypeError, match="floating-point image; got int64"):
         otsu_watershed(discs.astype(np.int64))
+
+
+def test_min_distance_cuts_interiors_that_still_touch():
+    from numcnn.predict import probs_to_instances, split_touching
+
+    yy, xx = np.mgrid[:40, :60]
+    a, b = (yy - 20) ** 2 + (xx - 20) ** 2 < 100, (yy - 20) ** 2 + (xx - 37) ** 2 < 100
+    probs = np.zeros((3, 40, 60), np.float32)
+    probs[1] = a | b                    # one interior: the boundary class missed the neck
+    probs[0] = 1 - probs[1]
+    assert probs_to_instances(probs, min_size=0).max() == 1
+    labels = probs_to_instances(probs, min_size=0, min_distance=5)
+    assert labels.max() == 2 and labels[20, 20] != labels[20, 37]
+    np.testing.assert_array_equal(labels > 0, a | b)
+    np.testing.assert_array_equal(split_touching(a | b, 5) > 0, a | b)
+    with pytest.raises(ValueError, match="min_distance must be"):
+        probs_to_instances(probs, min_distance=0)
