@@ -101,7 +101,7 @@ def test_conv2d_matches_loops(case):
     (4, 4, 1, 5, dict(padding=(3, 1), groups=2)),           # p > d*(k-1) on one axis: col2im
     (2, 4, 2, 7, dict(padding=1)),                          # F > C: col2im
     (4, 2, 2, 8, dict(stride=2, padding=1)),                # stride 2: col2im
-    (8, 6, 4, 64, dict(padding=1)),                         # chunked (im2col > 8 MB), flipped
+    (8, 6, 4, 64, dict(padding=1)),                         # chunked (im2col > 2 MB), flipped
     (6, 8, 4, 64, dict(padding=1, dilation=2)),             # chunked, col2im
 ])
 def test_conv2d_backward_both_dx_paths_match_loops(C, F_out, N, H, kw):
