@@ -26,9 +26,12 @@ def default_rng(rng: np.random.Generator | int | None = None) -> np.random.Gener
         return _global_rng
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, (int, np.integer)):
+    what = "a numpy.random.Generator, a non-negative int seed or None"
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng must be {what}; got {rng!r}")
         return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None; got {type(rng)}")
+    raise TypeError(f"rng must be {what}; got {rng!r}")
 
 
 def find_generators(model) -> list[tuple[str, np.random.Generator]]:

@@ -50,6 +50,14 @@ PathLike = str | os.PathLike
 
 
 # ------------------------------------------------------------------------------ writing
+def _file_path(path) -> str:
+    """``path`` as a str, if it is one (or an ``os.PathLike``)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"numcnn.io: the path must be a str or an os.PathLike (pathlib.Path); "
+                        f"got {path!r}")
+    return os.fspath(path)
+
+
 def _fsync_dir(directory: str) -> None:
     """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
     with contextlib.suppress(OSError):
@@ -71,7 +79,10 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
     this function makes (``.<name>.<8 hex digits>.tmp``) and only files last written before
     this save began (a save still running elsewhere keeps writing to its file).
     """
-    path = os.fspath(path)
+    path = _file_path(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a folder; give a file path in it (such as "
+                         f"{os.path.join(path, 'model.npz')!r})")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not "
@@ -173,6 +184,10 @@ def save_checkpoint(path: PathLike, model=None, optimizer=None, scheduler=None,
     arrays: dict[str, np.ndarray] = OrderedDict()
     sections = []
     meta = {"meta/format_version": np.array(CHECKPOINT_FORMAT, dtype=np.int64)}
+    for name, obj in (("model", model), ("optimizer", optimizer), ("scheduler", scheduler)):
+        if obj is not None and not callable(getattr(obj, "state_dict", None)):
+            raise TypeError(f"save_checkpoint: {name} must have a state_dict() (a numcnn "
+                            f"Module, Optimizer or scheduler) or be None; got {obj!r:.60}")
     if model is not None:
         state = model.state_dict()
         sections.append("model")
@@ -214,7 +229,7 @@ def save_state_dict(path: PathLike, state) -> None:
 def _read_npz(path: PathLike, what: str) -> OrderedDict[str, np.ndarray]:
     """Every array of an ``.npz`` (file order), read with ``allow_pickle=False``; any
     problem becomes a ``FileNotFoundError`` or a ``ValueError`` that says what was found."""
-    path = os.fspath(path)
+    path = _file_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} not found: {path!r}")
     if os.path.isdir(path):
@@ -380,7 +395,7 @@ def read_checkpoint(path: PathLike) -> Checkpoint:
         If the file is not a readable ``.npz`` (truncated, corrupt, pickled), not a numcnn
         checkpoint, of a newer format, or internally inconsistent.
     """
-    path = os.fspath(path)
+    path = _file_path(path)
     flat = _read_npz(path, "checkpoint")
     if "meta/format_version" not in flat:
         raise ValueError(f"{path!r} is not a numcnn checkpoint (no 'meta/format_version' "

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from numcnn import functional as F
+from numcnn import metrics
+from numcnn.models import UNet
 
 x4 = np.zeros((2, 3, 8, 8), np.float32)
 w = np.zeros((4, 3, 3, 3), np.float32)
@@ -162,3 +164,62 @@ def test_a_backward_needs_its_forwards_cache():
     with pytest.raises(TypeError, match="max_pool2d_backward: cache must be the MaxPoolCache "
                                         "that max_pool2d_forward returned; got tuple"):
         F.max_pool2d_backward(out, tuple(cache))
+
+
+def _fit(**kwargs):
+    from numcnn import data, nn, optim, train
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2, rng=0))
+    x = np.zeros((8, 1, 4, 4), np.float32)
+    args = dict(model=model, loss_fn=nn.CrossEntropyLoss(),
+                optimizer=optim.SGD(model.parameters(), lr=0.1),
+                train_loader=data.DataLoader(data.ArrayDataset(x, np.arange(8) % 2), 4),
+                quiet=True)
+    return train.fit(**{**args, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(model="net"), r"fit: model must be a numcnn Module; got 'net'"),
+    (dict(loss_fn=np.mean), r"fit: loss_fn must be callable with a backward\(\)"),
+    (dict(optimizer=None), r"fit: optimizer must have zero_grad\(\) and step\(\)"),
+    (dict(train_loader=None), r"fit: train_loader must be an iterable of \(xb, yb\) batches"),
+    (dict(train_loader=[1, 2]), r"train_loader must yield \(xb, yb\) pairs.*batch 0 is int 1"),
+    (dict(val_loader="val"), r"fit: val_loader must be an iterable of \(xb, yb\) batches"),
+    (dict(metrics=[metrics.Accuracy]),
+     r"metrics\[0\] must have reset\(\).*\(an instance, e.g. numcnn.metrics.Accuracy\(\)\); "
+     r"got Accuracy"),
+    (dict(checkpoint_dir=3), r"fit: checkpoint_dir must be a folder or file path"),
+    (dict(resume=3), r"fit: resume must be a folder or file path"),
+    (dict(seed=-1), r"fit: seed must be a non-negative int; got -1"),
+    (dict(mode=np.array([1, 2])), r"fit: mode must be 'min' or 'max'"),
+])
+def test_fit_refuses_what_it_cannot_train_with(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        _fit(**kwargs)
+
+
+def test_io_paths_and_objects(tmp_path):
+    from numcnn import io, nn, optim
+
+    model = nn.Linear(3, 2, rng=0)
+    with pytest.raises(ValueError, match=r"is a folder; give a file path in it \(such as "):
+        io.save_checkpoint(tmp_path, model)
+    with pytest.raises(TypeError, match=r"the path must be a str or an os.PathLike .*got 3"):
+        io.save_checkpoint(3, model)
+    with pytest.raises(TypeError, match=r"the path must be a str or an os.PathLike .*got None"):
+        io.load_checkpoint(None, model)
+    with pytest.raises(TypeError, match=r"save_checkpoint: model must have a state_dict\(\)"):
+        io.save_checkpoint(tmp_path / "m.npz", "model")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TypeError, match=r"clip_grad_norm: params must be a Parameter or an "
+                                        r"iterable of them"):
+        optim.clip_grad_norm(3, 1.0)
+    with pytest.raises(TypeError, match=r"ConvTranspose2d: output_padding must be an int"):
+        nn.ConvTranspose2d(2, 2, 3, output_padding=None)
+    with pytest.raises(MemoryError, match=r"weights of shape \(1000000000000, 1000000000000\)"):
+        nn.Linear(10 ** 12, 10 ** 12)
+    with pytest.raises(ValueError, match=r"rng must be a numpy.random.Generator, a "
+                                         r"non-negative int seed or None; got -1"):
+        nn.Conv2d(1, 1, 1, rng=-1)
+    with pytest.raises(TypeError, match=r"UNet: base_channels must be a positive int; got None"):
+        UNet(1, 2, base_channels=None)

@@ -35,8 +35,6 @@ FIGURES = {
     "what_the_network_sees": ["digits_filters.png", "digits_feature_maps.png",
                               "digits_saliency.png", "digits_grad_cam.png",
                               "shapes_prediction.png", "shapes_grad_cam_per_class.png"],
-    "your_backward_trains_the_unet": ["learning_curves.png", "validation.png",
-                                      "instances.png", "prediction.png"],
 }
 
 

@@ -282,7 +282,8 @@ def _put_nchw(m: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
     rows of a bigger array (then NumPy does the strided copy)."""
     n, C = out.shape[:2]
     if out.flags.c_contiguous:
-        kernels.cn_to_nchw(m, n, bias, out=out.reshape(n, C, -1))
+        # the pixel count spelled out: reshape(n, C, -1) has no answer for an empty batch
+        kernels.cn_to_nchw(m, n, bias, out=out.reshape(n, C, out.shape[2] * out.shape[3]))
     else:
         np.add(m.reshape(C, n, *out.shape[2:]).transpose(1, 0, 2, 3),
                bias[:, None, None], out=out)

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import nn
 from .._random import default_rng
+from .._validate import integer
 
 
 class SeedCNN(nn.Sequential):
@@ -21,6 +22,10 @@ class SeedCNN(nn.Sequential):
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, input_size: int = 28,
                  rng=None):
+        in_channels, num_classes, input_size = (
+            integer("SeedCNN", name, v) for name, v in [
+                ("in_channels", in_channels), ("num_classes", num_classes),
+                ("input_size", input_size)])
         if input_size % 4:
             raise ValueError(f"SeedCNN: input_size must be divisible by 4 (two 2x2 poolings); "
                              f"got {input_size}")
@@ -44,6 +49,8 @@ class LeNet5(nn.Sequential):
     conv 5x5 pad 2 -> 6, pool, conv 5x5 -> 16, pool, 400 -> 120 -> 84 -> num_classes."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, rng=None):
+        in_channels, num_classes = (integer("LeNet5", name, v) for name, v in [
+            ("in_channels", in_channels), ("num_classes", num_classes)])
         rng = default_rng(rng)
         super().__init__(
             nn.Conv2d(in_channels, 6, 5, padding=2, rng=rng), nn.ReLU(), nn.MaxPool2d(2),

@@ -7,6 +7,7 @@ import numpy as np
 from .. import nn
 from .._random import default_rng
 from .._validate import integer
+from ..functional._validate import flag
 
 
 def double_conv(c_in: int, c_out: int, batchnorm: bool, rng) -> nn.Sequential:
@@ -36,9 +37,13 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, base_channels: int = 16,
                  depth: int = 3, batchnorm: bool = True, up: str = "transpose", rng=None):
         super().__init__()
-        if up not in ("transpose", "bilinear"):
+        if not isinstance(up, str) or up not in ("transpose", "bilinear"):
             raise ValueError(f"UNet: up must be 'transpose' or 'bilinear'; got {up!r}")
-        depth = integer("UNet", "depth", depth)
+        in_channels, num_classes, base_channels, depth = (
+            integer("UNet", name, v) for name, v in [
+                ("in_channels", in_channels), ("num_classes", num_classes),
+                ("base_channels", base_channels), ("depth", depth)])
+        batchnorm = flag("UNet", "batchnorm", batchnorm)
         rng = default_rng(rng)
         self.in_channels, self.num_classes, self.depth = in_channels, num_classes, depth
         widths = [base_channels * 2 ** d for d in range(depth + 1)]
@@ -116,8 +121,12 @@ class FCN(nn.Sequential):
 
     def __init__(self, in_channels: int, num_classes: int, base_channels: int = 16,
                  batchnorm: bool = True, rng=None):
+        in_channels, num_classes, b = (
+            integer("FCN", name, v) for name, v in [
+                ("in_channels", in_channels), ("num_classes", num_classes),
+                ("base_channels", base_channels)])
+        batchnorm = flag("FCN", "batchnorm", batchnorm)
         rng = default_rng(rng)
-        b = base_channels
         super().__init__(
             double_conv(in_channels, b, batchnorm, rng), nn.MaxPool2d(2),
             double_conv(b, 2 * b, batchnorm, rng), nn.MaxPool2d(2),

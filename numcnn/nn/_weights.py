@@ -12,7 +12,12 @@ from .parameter import Parameter
 def _uniform(rng: np.random.Generator, shape: tuple, bound: float, dtype) -> Parameter:
     """U(-bound, bound), drawn in float64 then cast, so a seed gives the same values in any
     dtype."""
-    return Parameter(rng.uniform(-bound, bound, size=shape).astype(dtype))
+    try:
+        values = rng.uniform(-bound, bound, size=shape)
+    except (MemoryError, ValueError) as e:  # NumPy's "array is too big" is a ValueError
+        raise MemoryError(f"weights of shape {shape} ({np.prod(shape, dtype=float):.3g} "
+                          f"values) do not fit in memory; check the layer's sizes") from e
+    return Parameter(values.astype(dtype))
 
 
 def _kaiming_bound(fan_in: int) -> float:

@@ -109,6 +109,9 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
                  dtype=np.float32, rng=None):
+        if output_padding is None:  # None is how the base class tells a plain convolution
+            raise TypeError("ConvTranspose2d: output_padding must be an int or a pair of "
+                            "ints (h, w); got None")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, dtype, rng, output_padding)
 

@@ -347,14 +347,15 @@ class OneCycleLR(LRScheduler):
                                                  len(groups)))
         if self.cycle_momentum and not ({"momentum", "betas"} & set(optimizer.defaults)):
             raise ValueError("cycle_momentum=True needs an optimizer with momentum or betas")
-        if last_epoch == -1:
+        if integer("OneCycleLR", "last_epoch", last_epoch, minimum=-1) == -1:
             for group, m in zip(groups, self.max_lrs):
                 group["initial_lr"] = m / div_factor
         super().__init__(optimizer, last_epoch)
 
     def _checked(self, values: dict[str, Any], n_groups: int) -> dict[str, Any]:
         op = "OneCycleLR"
-        if values["anneal_strategy"] not in ("cos", "linear"):
+        if not isinstance(values["anneal_strategy"], str) or values["anneal_strategy"] not in (
+                "cos", "linear"):
             raise ValueError(f"{op}: anneal_strategy must be 'cos' or 'linear'; got "
                              f"{values['anneal_strategy']!r}")
         if not isinstance(values["cycle_momentum"], (bool, np.bool_)):

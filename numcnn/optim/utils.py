@@ -55,6 +55,13 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     """
     if isinstance(params, Parameter):
         params = [params]
+    if not (hasattr(params, "__iter__") and not isinstance(params, (str, bytes))):
+        raise TypeError(f"clip_grad_norm: params must be a Parameter or an iterable of them "
+                        f"(model.parameters()); got {params!r}")
+    params = list(params)
+    if not all(isinstance(p, Parameter) for p in params):
+        bad = next(p for p in params if not isinstance(p, Parameter))
+        raise TypeError(f"clip_grad_norm: params must be Parameters; got {bad!r}")
     max_norm = real("clip_grad_norm", "max_norm", max_norm, 0.0)
     grads = [p.grad for p in params if p.requires_grad and p.grad is not None]
     buf = np.empty(_CHUNK, dtype=np.float64)

@@ -70,10 +70,11 @@ def _as_metrics(metrics) -> list:
     if not isinstance(metrics, (list, tuple)):
         metrics = [metrics]
     for i, m in enumerate(metrics):
-        if not all(callable(getattr(m, f, None)) for f in ("reset", "update", "compute")):
+        if isinstance(m, type) or not all(callable(getattr(m, f, None))
+                                          for f in ("reset", "update", "compute")):
             raise TypeError(f"metrics[{i}] must have reset(), update(logits, targets) and "
-                            f"compute() (e.g. numcnn.metrics.Accuracy()); got "
-                            f"{type(m).__name__}")
+                            f"compute() (an instance, e.g. numcnn.metrics.Accuracy()); got "
+                            f"{m.__name__ if isinstance(m, type) else type(m).__name__}")
     return list(metrics)
 
 
@@ -116,7 +117,7 @@ def evaluate(model, loader, metrics=None, loss_fn=None, prefix: str = "") -> dic
     model.eval()
     try:
         with no_grad():
-            for xb, yb in loader:
+            for xb, yb in _batches(loader, "loader"):
                 logits = model(xb)
                 if loss_fn is not None:
                     total += _scalar_loss(loss_fn(logits, yb)) * len(xb)
@@ -147,14 +148,51 @@ def _current_lr(optimizer, scheduler) -> float | None:
     return None
 
 
+def _batches(loader, name: str):
+    """The ``(xb, yb)`` pairs of ``loader``, or a clear error at the first that is not one."""
+    for i, batch in enumerate(loader):
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise TypeError(f"{name} must yield (xb, yb) pairs (e.g. numcnn.data.DataLoader); "
+                            f"batch {i} is {type(batch).__name__} {batch!r:.40}")
+        yield batch
+
+
+def _check_parts(model, loss_fn, optimizer, loaders, paths, seed) -> None:
+    """What ``fit`` trains with, checked before anything runs (else an AttributeError or
+    an unpacking error would surface in the middle of the first step)."""
+    from ..nn.module import Module
+
+    if not isinstance(model, Module):
+        raise TypeError(f"fit: model must be a numcnn Module; got {model!r:.60}")
+    if not (callable(loss_fn) and callable(getattr(loss_fn, "backward", None))):
+        raise TypeError(f"fit: loss_fn must be callable with a backward() (e.g. "
+                        f"numcnn.nn.CrossEntropyLoss()); got {loss_fn!r:.60}")
+    if not all(callable(getattr(optimizer, f, None)) for f in ("zero_grad", "step")):
+        raise TypeError(f"fit: optimizer must have zero_grad() and step() (e.g. "
+                        f"numcnn.optim.Adam(model.parameters())); got {optimizer!r:.60}")
+    for name, loader in loaders.items():
+        if loader is not None and (isinstance(loader, (str, bytes))
+                                   or not hasattr(loader, "__iter__")):
+            raise TypeError(f"fit: {name} must be an iterable of (xb, yb) batches (e.g. "
+                            f"numcnn.data.DataLoader); got {loader!r:.60}")
+    if loaders["train_loader"] is None:
+        raise TypeError("fit: train_loader must be an iterable of (xb, yb) batches; got None")
+    for name, path in paths.items():
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"fit: {name} must be a folder or file path (str or "
+                            f"pathlib.Path) or None; got {path!r}")
+    if seed is not None:
+        integer("fit", "seed", seed, 0)
+
+
 def _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler) -> None:
     integer("fit", "epochs", epochs)
-    if scheduler_interval not in ("epoch", "batch"):
+    if not isinstance(scheduler_interval, str) or scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'batch'; got "
                          f"{scheduler_interval!r}")
     if grad_clip is not None:
         real("fit", "grad_clip", grad_clip, 0, min_open=True)
-    if mode not in ("min", "max"):
+    if not isinstance(mode, str) or mode not in ("min", "max"):
         raise ValueError(f"fit: mode must be 'min' or 'max'; got {mode!r}")
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
         raise TypeError(f"fit: scheduler must have step(); got {type(scheduler).__name__}")
@@ -325,7 +363,7 @@ def _train_epoch(run: _Run, metrics: Sequence, epoch: int, progress: _Progress) 
     run.model.train()
     batch_scheduler = run.scheduler if run.scheduler_interval == "batch" else None
     total, seen, steps = 0.0, 0, 0
-    for xb, yb in run.train_loader:
+    for xb, yb in _batches(run.train_loader, "train_loader"):
         steps += 1
         run.optimizer.zero_grad()
         logits = run.model(xb)
@@ -473,6 +511,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
         holds another run's checkpoints.
     """
     _check_args(epochs, scheduler_interval, grad_clip, mode, scheduler)
+    _check_parts(model, loss_fn, optimizer, dict(train_loader=train_loader,
+                                                 val_loader=val_loader),
+                 dict(checkpoint_dir=checkpoint_dir, resume=resume), seed)
     metrics = _as_metrics(metrics)
     monitor = _check_monitor(monitor, val_loader, metrics, train_metrics)
     batches = len(train_loader) if hasattr(train_loader, "__len__") else None
