@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import kernels
+from .. import _threads, kernels
 from .._validate import integer
 from ._validate import (
     cache_of,
@@ -36,6 +36,7 @@ def _block_matmul(a: np.ndarray, b: np.ndarray, groups: int, ta: bool = False,
 _CHUNK_ABOVE = 2 << 20
 _CHUNK_BYTES = 1 << 20  # the size of one chunk's column matrix: about one core's L2
 _MIN_CHUNK_COLS = 2048  # but never fewer columns than this: small GEMMs run slowly
+_MIN_THREAD_COLS = 1024  # split a small matrix over threads only into chunks this wide
 
 
 class Chunk(NamedTuple):
@@ -46,8 +47,10 @@ class Chunk(NamedTuple):
     row1: int
 
 
-def _chunks(N: int, Ho: int, Wo: int, rows: int, itemsize: int) -> list[Chunk]:
-    """Pieces of the output whose im2col matrices (rows, columns) are about _CHUNK_BYTES each.
+def _chunks(N: int, Ho: int, Wo: int, rows: int, itemsize: int,
+            threads: int = 1) -> list[Chunk]:
+    """Pieces of the output whose im2col matrices (rows, columns) are about _CHUNK_BYTES each,
+    at least ``threads`` of them (a multiple of it) when there are columns enough.
 
     im2col's matrix is kh*kw times bigger than the input (38 MB for a 3x3 kernel on
     8x32x64x64 float32; 151 MB for 16 channels on one 512x512 image).  Built whole it has
@@ -56,16 +59,21 @@ def _chunks(N: int, Ho: int, Wo: int, rows: int, itemsize: int) -> list[Chunk]:
     8x1x64x64, 1 thread): 8 MB / 4 MB chunks -> 2 MB / 1 MB took the CPU time per step
     from 379 to 354 ms and the step's peak memory from 38.9 to 31.4 MB (seed CNN: same
     time); below the threshold one chunk is as fast or faster (fewer, bigger GEMMs).
+    With several threads each chunk runs whole on one of them (``_threads.map_chunks``).
     When one sample alone is too big (a large image), a chunk is a band of its output rows.
     """
-    whole = [Chunk(slice(0, N), 0, Ho)]
-    if rows * N * Ho * Wo * itemsize <= _CHUNK_ABOVE:
-        return whole
-    cols = max(_MIN_CHUNK_COLS, _CHUNK_BYTES // (rows * itemsize))
-    if cols >= Ho * Wo:  # whole samples per chunk
-        per = -(-N // min(N, -(-N * Ho * Wo // cols)))  # ceil divisions
+    total = N * Ho * Wo
+    if total == 0:  # an empty batch: one (empty) chunk
+        return [Chunk(slice(0, N), 0, Ho)]
+    k = 1
+    if rows * total * itemsize > _CHUNK_ABOVE:
+        k = -(-total // max(_MIN_CHUNK_COLS, _CHUNK_BYTES // (rows * itemsize)))
+    if threads > 1 and total >= threads * _MIN_THREAD_COLS:
+        k = -(-k // threads) * threads  # every thread gets as many chunks
+    if k <= N:  # whole samples per chunk
+        per = -(-N // k)
         return [Chunk(slice(a, min(a + per, N)), 0, Ho) for a in range(0, N, per)]
-    band = max(1, cols // Wo)  # output rows per chunk, one sample at a time
+    band = -(-Ho // min(Ho, -(-k // N)))  # output rows per chunk, one sample at a time
     return [Chunk(slice(n, n + 1), r, min(r + band, Ho))
             for n in range(N) for r in range(0, Ho, band)]
 
@@ -269,24 +277,17 @@ def _conv_gemm(x, w, b, geom: ConvGeometry, groups: int):
     w_mat = w.reshape(F, -1)
     bias = b if b is not None else np.zeros(F, dtype=x.dtype)
     out = np.empty((N, F, geom.out_h, geom.out_w), dtype=x.dtype)
-    chunks = _chunks(N, geom.out_h, geom.out_w, C * geom.kh * geom.kw, x.itemsize)
-    for c in chunks:  # usually one chunk: the whole batch
-        cols = kernels.im2col(x[c.n], *_band(geom, c))                 # (C*kh*kw, n*rows*Wo)
+    rows = C * geom.kh * geom.kw
+    chunks = _chunks(N, geom.out_h, geom.out_w, rows, x.itemsize, _threads.threads_for(2))
+    threads = _threads.threads_for(len(chunks))
+
+    def chunk(c: Chunk) -> None:
+        cols = kernels.im2col(x[c.n], *_band(geom, c), parallel=threads == 1)  # (rows, cols)
         y_mat = _block_matmul(w_mat, cols, groups)                     # (F, n*rows*Wo)
-        _put_nchw(y_mat, bias, _rows(out, c))                          # + b, in NCHW order
+        kernels.cn_to_nchw(y_mat, bias, _rows(out, c))                 # + b, in NCHW order
+
+    _threads.map_chunks(chunk, chunks, threads)
     return out, chunks
-
-
-def _put_nchw(m: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
-    """out (n, C, rows, W) = m (C, n*rows*W) + bias, in NCHW order; out may be a band of
-    rows of a bigger array (then NumPy does the strided copy)."""
-    n, C = out.shape[:2]
-    if out.flags.c_contiguous:
-        # the pixel count spelled out: reshape(n, C, -1) has no answer for an empty batch
-        kernels.cn_to_nchw(m, n, bias, out=out.reshape(n, C, out.shape[2] * out.shape[3]))
-    else:
-        np.add(m.reshape(C, n, *out.shape[2:]).transpose(1, 0, 2, 3),
-               bias[:, None, None], out=out)
 
 
 def _flipped_pads(geom: ConvGeometry, F: int, C: int):
@@ -342,14 +343,20 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache):
 
     w_mat = w.reshape(F, -1)
     dx = np.zeros_like(x)
-    dw = np.zeros_like(w_mat)
-    for c in cache.chunks:  # the chunks of the forward pass; the gradients add up over them
+    # col2im adds each band's halo rows into its neighbours' rows: bands run one at a time
+    banded = any(c.row0 or c.row1 != geom.out_h for c in cache.chunks)
+    threads = 1 if banded else _threads.threads_for(len(cache.chunks))
+
+    def chunk(c: Chunk) -> np.ndarray:
         g = _band(geom, c)
-        cols = kernels.im2col(x[c.n], *g)                              # (C*kh*kw, n*rows*Wo)
+        cols = kernels.im2col(x[c.n], *g, parallel=threads == 1)      # (C*kh*kw, n*rows*Wo)
         dy = kernels.nchw_to_cn(_rows(dout, c))                        # (F, n*rows*Wo)
-        dw += _block_matmul(dy, cols, groups, tb=True)                 # (F, C_g*kh*kw)
         dcols = _block_matmul(w_mat, dy, groups, ta=True)              # (C*kh*kw, n*rows*Wo)
-        kernels.col2im(dcols, dx[c.n].shape[0], C, H, W, *g, out=dx[c.n])  # adds: halos sum
+        kernels.col2im(dcols, dx[c.n].shape[0], C, H, W, *g, out=dx[c.n],  # adds: halos sum
+                       parallel=threads == 1)
+        return _block_matmul(dy, cols, groups, tb=True)                # its part of dW
+
+    dw = sum(_threads.map_chunks(chunk, cache.chunks, threads))        # (F, C_g*kh*kw)
     return dx, dw.reshape(w.shape), db
 
 
@@ -361,12 +368,16 @@ def _backward_by_flipped_conv(dout, x, w, geom: ConvGeometry, pads, groups):
     wf_mat = _flipped(w, groups).reshape(C, -1)                        # (C, F_g*kh*kw)
     zero = np.zeros(C, dtype=x.dtype)
     dx = np.empty_like(x)
-    dwf = np.zeros_like(wf_mat)
-    for c in _chunks(N, H, W, F * kh * kw, x.itemsize):
-        dcols = kernels.im2col(dout[c.n], *_band(flipped_geom, c))     # (F*kh*kw, n*rows*W)
-        dx_mat = _block_matmul(wf_mat, dcols, groups)                  # (C, n*rows*W)
-        _put_nchw(dx_mat, zero, _rows(dx, c))
-        dwf += _block_matmul(kernels.nchw_to_cn(_rows(x, c)), dcols, groups, tb=True)
+    chunks = _chunks(N, H, W, F * kh * kw, x.itemsize, _threads.threads_for(2))
+    threads = _threads.threads_for(len(chunks))
+
+    def chunk(c: Chunk) -> np.ndarray:  # output rows of different chunks never overlap
+        dcols = kernels.im2col(dout[c.n], *_band(flipped_geom, c),    # (F*kh*kw, n*rows*W)
+                               parallel=threads == 1)
+        kernels.cn_to_nchw(_block_matmul(wf_mat, dcols, groups), zero, _rows(dx, c))
+        return _block_matmul(kernels.nchw_to_cn(_rows(x, c)), dcols, groups, tb=True)
+
+    dwf = sum(_threads.map_chunks(chunk, chunks, threads))             # (C, F_g*kh*kw)
     return dx, _flipped(dwf.reshape(C, F // groups, kh, kw), groups)
 
 
@@ -412,13 +423,29 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     N, C, H, W = x.shape
     F = w.shape[1] * groups
     geom = _geometry(a, H, W)  # the conv that maps an (Ho, Wo) image to x's (H, W)
-    x_mat = kernels.nchw_to_cn(x)                                      # (C, N*H*W)
-    y_cols = _block_matmul(w.reshape(C, -1), x_mat, groups, ta=True)  # (F*kh*kw, N*H*W)
-    out = kernels.col2im(y_cols, N, F, *a.out_size, *geom)
+    w_mat = w.reshape(C, -1)                                           # (C, F_g*kh*kw)
+    out = np.zeros((N, F, *a.out_size), dtype=x.dtype)
+    chunks = _sample_chunks(N, H, W, F * geom.kh * geom.kw, x.itemsize)
+    threads = _threads.threads_for(len(chunks))
+
+    def chunk(c: Chunk) -> None:  # the chunks' samples, and so their outputs, are disjoint
+        y_cols = _block_matmul(w_mat, kernels.nchw_to_cn(x[c.n]), groups, ta=True)
+        kernels.col2im(y_cols, out[c.n].shape[0], F, *a.out_size, *geom,  # (F*kh*kw, n*H*W)
+                       out=out[c.n], parallel=threads == 1)
+
+    _threads.map_chunks(chunk, chunks, threads)
     if a.b is not None:
         out += a.b[None, :, None, None]
     cache = ConvTransposeCache(x.shape, x, w, a.b is not None, geom, groups, out.shape)
     return out, cache
+
+
+def _sample_chunks(N: int, H: int, W: int, rows: int, itemsize: int) -> list[Chunk]:
+    """The transposed convolution's chunks: groups of whole samples (its col2im runs in
+    the forward pass, and bands of rows would add into each other's halo rows)."""
+    chunks = _chunks(N, H, W, rows, itemsize, _threads.threads_for(2))
+    return chunks if all(c.row0 == 0 and c.row1 == H for c in chunks) else [
+        Chunk(slice(n, n + 1), 0, H) for n in range(N)]
 
 
 def conv_transpose2d_backward(dout: np.ndarray, cache: ConvTransposeCache):
@@ -436,10 +463,18 @@ def conv_transpose2d_backward(dout: np.ndarray, cache: ConvTransposeCache):
     N, C, H, W = cache.x_shape
     w, groups = cache.w, cache.groups
     dout = dout_array("conv_transpose2d_backward", dout, cache.out_shape, w.dtype)
-    dcols = kernels.im2col(dout, *cache.geom)                          # (F*kh*kw, N*H*W)
-    dx_mat = _block_matmul(w.reshape(C, -1), dcols, groups)            # (C, N*H*W)
-    dx = kernels.cn_to_nchw(dx_mat, N, np.zeros(C, dtype=w.dtype)).reshape(N, C, H, W)
-    x_mat = kernels.nchw_to_cn(cache.x)                                # (C, N*H*W)
-    dw = _block_matmul(x_mat, dcols, groups, tb=True)                  # (C, F_g*kh*kw)
+    zero = np.zeros(C, dtype=w.dtype)
+    w_mat = w.reshape(C, -1)
+    dx = np.empty(cache.x_shape, dtype=w.dtype)
+    chunks = _sample_chunks(N, H, W, w.shape[1] * groups * w.shape[2] * w.shape[3],
+                            w.itemsize)
+    threads = _threads.threads_for(len(chunks))
+
+    def chunk(c: Chunk) -> np.ndarray:
+        dcols = kernels.im2col(dout[c.n], *cache.geom, parallel=threads == 1)  # (F*kh*kw, n*H*W)
+        kernels.cn_to_nchw(_block_matmul(w_mat, dcols, groups), zero, dx[c.n])  # dX_mat
+        return _block_matmul(kernels.nchw_to_cn(cache.x[c.n]), dcols, groups, tb=True)
+
+    dw = sum(_threads.map_chunks(chunk, chunks, threads))              # (C, F_g*kh*kw)
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw.reshape(w.shape), db
