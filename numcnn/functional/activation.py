@@ -10,8 +10,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from .._validate import real
-from ._validate import cache_of, dout_array, float_array
+from ._validate import KERNEL_DTYPES, cache_of, dout_array, float_array
 
 
 class LeakyReLUCache(NamedTuple):
@@ -31,7 +32,7 @@ def _output_cache(op: str, cache) -> np.ndarray:
 def relu_forward(x: np.ndarray):
     """y = max(x, 0).  Returns (out, cache = y)."""
     x = float_array("relu", "x", x)
-    out = np.maximum(x, 0)
+    out = kernels.relu(x) if x.dtype in KERNEL_DTYPES else np.maximum(x, 0)
     return out, out
 
 
@@ -39,7 +40,9 @@ def relu_backward(dout: np.ndarray, cache) -> np.ndarray:
     """dx = dout * [x > 0]  (the subgradient at x = 0 is taken as 0, as PyTorch does)."""
     out = _output_cache("relu_backward", cache)
     dout = dout_array("relu_backward", dout, out.shape, out.dtype)
-    return dout * (out > 0)
+    if out.dtype not in KERNEL_DTYPES:  # float16, longdouble: NumPy (no numba kernel)
+        return dout * (out > 0)
+    return kernels.relu_grad(dout, np.ascontiguousarray(out))
 
 
 def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01):

@@ -1,7 +1,7 @@
 """The only numba code in numcnn: the loops NumPy does badly.
 
-conv (im2col / col2im / layout), pool (max, average), upsample (nearest, bilinear resizing),
-norm (batch-norm statistics and passes).
+activation (ReLU), conv (im2col / col2im / layout), pool (max, average), upsample (nearest,
+bilinear resizing), norm (batch-norm statistics and passes).
 
 Every kernel is ``@njit(cache=True)``; the parallel ones split work so that no two threads
 ever write the same element (col2im and the pooling backwards work one (n, c) plane per
@@ -29,6 +29,7 @@ output pixel (oh, ow) and kernel tap (i, j) read input pixel
 ``ih = oh*sh - ph + i*dil_h``, ``iw = ow*sw - pw + j*dil_w``; taps outside the input read 0.
 """
 
+from .activation import relu, relu_grad
 from .conv import cn_to_nchw, col2im, im2col, nchw_to_cn
 from .norm import batch_norm_apply, batch_norm_grad, channel_grad_sums, channel_mean_var
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward

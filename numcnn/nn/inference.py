@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dispatch
+from .. import dispatch, kernels
 from .. import functional as F
 from .activation import ReLU
 from .conv import Conv2d
@@ -60,7 +60,7 @@ def run_folded(conv: Conv2d, bn: BatchNorm2d, relu: Module | None, x: np.ndarray
     for m in (conv, bn) if relu is None else (conv, bn, relu):
         m._save(None)  # under no_grad: keeps nothing, remembers "no_grad"
     if relu is not None:
-        np.maximum(out, 0, out=out)  # out is this call's own array: nobody else sees it
+        kernels.relu(out, out=out)  # out is this call's own array: nobody else sees it
     return out
 
 
