@@ -6,11 +6,14 @@ Floors (each imports only the ones below it, see docs/design.md):
 ``interpret``, ``onnx``, ``viz`` (the last four load on first use).
 """
 
+from ._malloc import keep_freed_memory
 from ._threads import calm_thread_pools
 
 # numba's and OpenBLAS's threads share the cores: make idle workers of both sleep soon,
 # whether NumPy was imported before numcnn or not (numcnn/_threads.py says how and why).
 calm_thread_pools()
+# a step's arrays reuse the last step's memory instead of fresh pages (numcnn/_malloc.py)
+keep_freed_memory()
 
 from . import (  # noqa: E402,E501
     data,
