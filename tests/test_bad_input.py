@@ -223,3 +223,10 @@ def test_io_paths_and_objects(tmp_path):
         nn.Conv2d(1, 1, 1, rng=-1)
     with pytest.raises(TypeError, match=r"UNet: base_channels must be a positive int; got None"):
         UNet(1, 2, base_channels=None)
+
+
+def test_a_convolution_output_too_big_for_memory_is_a_clear_memory_error():
+    x = np.zeros((1, 2, 3, 3), np.float32)
+    with pytest.raises(MemoryError, match=r"conv_transpose2d: the output of shape \(1, 1, "):
+        F.conv_transpose2d_forward(x, np.zeros((2, 1, 3, 3), np.float32), stride=2, padding=1,
+                                   output_padding=1, dilation=10**12)

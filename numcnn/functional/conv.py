@@ -265,6 +265,16 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     return out, ConvCache(a.x, a.w, a.b is not None, geom, a.groups, chunks)
 
 
+def _output(op: str, make, shape: tuple, dtype) -> np.ndarray:
+    """make(shape, dtype), or a MemoryError naming the shape (huge strides or dilations ask
+    for more memory than there is; NumPy's "array is too big" is a ValueError)."""
+    try:
+        return make(shape, dtype=dtype)
+    except (MemoryError, ValueError) as e:
+        raise MemoryError(f"{op}: the output of shape {shape} does not fit in memory; check "
+                          f"the stride, dilation and padding") from e
+
+
 def _conv_gemm(x, w, b, geom: ConvGeometry, groups: int):
     """The forward's arithmetic on validated arguments: im2col + GEMM + bias, by chunks.
 
@@ -276,7 +286,7 @@ def _conv_gemm(x, w, b, geom: ConvGeometry, groups: int):
     F = w.shape[0]
     w_mat = w.reshape(F, -1)
     bias = b if b is not None else np.zeros(F, dtype=x.dtype)
-    out = np.empty((N, F, geom.out_h, geom.out_w), dtype=x.dtype)
+    out = _output("conv2d", np.empty, (N, F, geom.out_h, geom.out_w), x.dtype)
     rows = C * geom.kh * geom.kw
     chunks = _chunks(N, geom.out_h, geom.out_w, rows, x.itemsize, _threads.threads_for(2))
     threads = _threads.threads_for(len(chunks))
@@ -424,7 +434,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
     F = w.shape[1] * groups
     geom = _geometry(a, H, W)  # the conv that maps an (Ho, Wo) image to x's (H, W)
     w_mat = w.reshape(C, -1)                                           # (C, F_g*kh*kw)
-    out = np.zeros((N, F, *a.out_size), dtype=x.dtype)
+    out = _output("conv_transpose2d", np.zeros, (N, F, *a.out_size), x.dtype)
     chunks = _sample_chunks(N, H, W, F * geom.kh * geom.kw, x.itemsize)
     threads = _threads.threads_for(len(chunks))
 
