@@ -5,6 +5,7 @@ threads those chunks run on two threads at once, each with single-threaded GEMMs
 and backward must still match numcnn.reference (the loops), in float32 and float64.
 """
 
+import contextlib
 import threading
 from unittest import mock
 
@@ -45,16 +46,24 @@ def threaded_calls(check):
     return counts
 
 
-@pytest.fixture
-def threads2():
+@contextlib.contextmanager
+def at_two_threads():
     """numba at 2 threads, OpenBLAS at 2; both put back afterwards."""
     blas = _threads._openblas()
     old_numba, old_blas = numba.get_num_threads(), blas["get"]()
     numba.set_num_threads(2)
     blas["set"](2)
-    yield
-    numba.set_num_threads(old_numba)
-    blas["set"](old_blas)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old_numba)
+        blas["set"](old_blas)
+
+
+@pytest.fixture
+def threads2():
+    with at_two_threads():
+        yield
 
 
 @two_threads
@@ -108,19 +117,11 @@ def test_conv2d_on_two_threads_matches_loops(case):
     """Small chunks (samples or bands of rows) on two threads, against the loop reference."""
     x, w, b, kw = case
     out, _ = R.conv2d_forward(x, w, b, **kw)
-    blas = _threads._openblas()
-    old = numba.get_num_threads(), blas["get"]()
-    numba.set_num_threads(2)
-    blas["set"](2)
-    try:
-        with mock.patch.multiple(conv, **SMALL_CHUNKS):
-            counts = threaded_calls(lambda: check_against_reference(
-                "conv2d", x, w, b, kw, conv2d_terms(x, w, out.shape, kw["groups"])))
-        if out.shape[0] * out.shape[2] > 1:  # more than one sample or output row
-            assert 2 in counts, counts  # the forward at least ran on two threads
-    finally:
-        numba.set_num_threads(old[0])
-        blas["set"](old[1])
+    with at_two_threads(), mock.patch.multiple(conv, **SMALL_CHUNKS):
+        counts = threaded_calls(lambda: check_against_reference(
+            "conv2d", x, w, b, kw, conv2d_terms(x, w, out.shape, kw["groups"])))
+    if out.shape[0] * out.shape[2] > 1:  # more than one sample or output row
+        assert 2 in counts, counts  # the forward at least ran on two threads
 
 
 @two_threads
@@ -132,19 +133,11 @@ def test_conv_transpose2d_on_two_threads_matches_loops(case):
     (N, C, H, W), (_, Fg, kh, kwid) = x.shape, w.shape
     terms = (C // kw["groups"] * kh * kwid + 1, Fg * kh * kwid, N * H * W,
              N * out.shape[2] * out.shape[3])
-    blas = _threads._openblas()
-    old = numba.get_num_threads(), blas["get"]()
-    numba.set_num_threads(2)
-    blas["set"](2)
-    try:
-        with mock.patch.multiple(conv, **SMALL_CHUNKS):
-            counts = threaded_calls(lambda: check_against_reference(
-                "conv_transpose2d", x, w, b, kw, terms, seed=2))
-        if N > 1:
-            assert counts and set(counts) == {2}, counts  # groups of samples, both passes
-    finally:
-        numba.set_num_threads(old[0])
-        blas["set"](old[1])
+    with at_two_threads(), mock.patch.multiple(conv, **SMALL_CHUNKS):
+        counts = threaded_calls(lambda: check_against_reference(
+            "conv_transpose2d", x, w, b, kw, terms, seed=2))
+    if N > 1:
+        assert counts and set(counts) == {2}, counts  # groups of samples, both passes
 
 
 @two_threads
